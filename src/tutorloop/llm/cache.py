@@ -1,0 +1,77 @@
+"""Content-addressed LLM response cache in SQLite.
+
+Keys are :meth:`tutorloop.types.LLMRequest.key` (sha256 of the whole request plus backend and model).
+Only reply text and token counts are stored: never headers, API keys or base URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from ..config import user_dir
+from ..types import LLMResponse
+
+
+def default_cache_path() -> Path:
+    """``$TUTORLOOP_HOME/llm_cache.sqlite`` (see :func:`tutorloop.config.user_dir`)."""
+    return user_dir() / "llm_cache.sqlite"
+
+
+class ResponseCache:
+    """A thread-safe SQLite map from request key to reply.
+
+    >>> import tempfile, os
+    >>> cache = ResponseCache(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+    >>> cache.get("k") is None
+    True
+    """
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT, text TEXT,"
+            " prompt_tokens INTEGER, completion_tokens INTEGER, latency_s REAL, created REAL DEFAULT (unixepoch()))"
+        )
+        self._conn.commit()
+
+    def get(self, key: str) -> LLMResponse | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT model, text, prompt_tokens, completion_tokens, latency_s FROM replies WHERE key=?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        model, text, pt, ct, lat = row
+        return LLMResponse(text=text, model=model, prompt_tokens=pt, completion_tokens=ct, latency_s=lat,
+                           cached=True)
+
+    def put(self, key: str, response: LLMResponse) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO replies (key, model, text, prompt_tokens, completion_tokens, latency_s)"
+                " VALUES (?,?,?,?,?,?)",
+                (key, response.model, response.text, response.prompt_tokens, response.completion_tokens,
+                 response.latency_s),
+            )
+            self._conn.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def dump(self) -> list[dict]:
+        """All rows, for inspection and tests."""
+        with self._lock:
+            rows = self._conn.execute("SELECT key, model, text FROM replies").fetchall()
+        return [json.loads(json.dumps({"key": k, "model": m, "text": t})) for k, m, t in rows]

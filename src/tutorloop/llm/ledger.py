@@ -1,0 +1,67 @@
+"""Ledger: one line per LLM call (tokens, latency, cost estimate, cache hit), for per-run reports."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class LedgerEntry:
+    backend: str
+    model: str
+    purpose: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    cached: bool
+    cost_usd: float
+    time: float
+
+
+class Ledger:
+    """Accumulates :class:`LedgerEntry` rows in memory and, if ``path`` is given, appends them as JSONL.
+
+    ``cost_per_1k`` is ``(prompt, completion)`` USD per 1,000 tokens; local models cost 0.
+    """
+
+    def __init__(self, path: str | Path | None = None, cost_per_1k: tuple[float, float] = (0.0, 0.0)):
+        self.path = Path(path) if path is not None else None
+        self.cost_per_1k = cost_per_1k
+        self.entries: list[LedgerEntry] = []
+        self._lock = threading.Lock()
+        if self.path is not None and self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    self.entries.append(LedgerEntry(**json.loads(line)))
+
+    def record(self, *, backend: str, model: str, purpose: str, prompt_tokens: int, completion_tokens: int,
+               latency_s: float, cached: bool) -> LedgerEntry:
+        cost = 0.0 if cached else (prompt_tokens * self.cost_per_1k[0] + completion_tokens * self.cost_per_1k[1]) / 1000
+        entry = LedgerEntry(backend, model, purpose, prompt_tokens, completion_tokens, round(latency_s, 4), cached,
+                            round(cost, 6), time.time())
+        with self._lock:
+            self.entries.append(entry)
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(asdict(entry)) + "\n")
+        return entry
+
+    def summary(self) -> dict[str, float | int]:
+        """Totals: calls, cache hits, tokens (paid = not cached), seconds spent in the LLM, cost."""
+        with self._lock:
+            es = list(self.entries)
+        paid = [e for e in es if not e.cached]
+        return {
+            "calls": len(es),
+            "cache_hits": len(es) - len(paid),
+            "prompt_tokens": sum(e.prompt_tokens for e in paid),
+            "completion_tokens": sum(e.completion_tokens for e in paid),
+            "total_tokens": sum(e.prompt_tokens + e.completion_tokens for e in paid),
+            "llm_seconds": round(sum(e.latency_s for e in paid), 2),
+            "cost_usd": round(sum(e.cost_usd for e in paid), 6),
+        }
