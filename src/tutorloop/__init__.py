@@ -32,4 +32,15 @@ __all__ = [
     "TutorloopError",
     "__version__",
     "get_llm",
+    "load",
+    "make_classifier",
 ]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - lazy so `import tutorloop` does not import scikit-learn
+    """``tutorloop.load`` and ``tutorloop.make_classifier`` come from :mod:`tutorloop.classifiers`."""
+    if name in ("load", "make_classifier"):
+        from . import classifiers
+
+        return getattr(classifiers, name)
+    raise AttributeError(f"module 'tutorloop' has no attribute {name!r}")
