@@ -1,0 +1,150 @@
+"""LoopConfig: the frozen, validated settings of one Curate-Train-Refine run.
+
+Counts left at ``None`` are scaled to the number of labels (see :meth:`LoopConfig.resolved`), so that a
+default run stays affordable on a small local model for 2 labels as for 77.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+
+_AGENTS = ("auto", "llm", "policy")
+_DEDUP = ("auto", "embed", "minhash")
+
+
+def _doc(text: str, default: Any) -> Any:
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Settings of a run. Frozen; every field is checked on construction with a message that says how to fix it.
+
+    >>> LoopConfig(max_rounds=2).max_rounds
+    2
+    >>> LoopConfig(max_rounds=-1)
+    Traceback (most recent call last):
+    ...
+    tutorloop.errors.ConfigError: The 'max_rounds' parameter of LoopConfig must be an int in [0, 50]. Got -1 instead.
+    """
+
+    examples_per_label: int | None = _doc(
+        "Training examples curated per label in round 0. None = scaled to the label count "
+        "(32 for 2 labels, 24 for up to 4, 16 up to 10, 10 up to 25, else 6).", None)
+    val_per_label: int | None = _doc(
+        "Synthetic validation examples per label (held-out sub-topics). None = scaled "
+        "(10 up to 4 labels, 6 up to 10, 4 up to 25, else 2). Ignored with a dev set.", None)
+    examples_per_call: int = _doc("Texts asked for in one generation call (one attribute combination).", 4)
+    max_rounds: int = _doc("Refinement rounds after round 0. 0 = single-pass curation only.", 3)
+    patience: int = _doc("Stop after this many rounds without a better validation macro-F1.", 2)
+    targeted_per_round: int | None = _doc(
+        "New targeted examples per refinement round, all labels together. None = 4 per label, in [16, 64].", None)
+    verify: bool = _doc("Blind LLM verification: the LLM labels each new example without seeing the intended "
+                        "label; disputed examples are dropped.", True)
+    verify_batch: int | None = _doc("Texts per verification call. None = 4 up to 8 labels, else 8.", None)
+    dedup_threshold: float = _doc("Cosine similarity (encoder) or Jaccard (MinHash fallback) at or above which "
+                                  "a new text counts as a near duplicate.", 0.92)
+    dedup_method: str = _doc("'embed' (sentence encoder), 'minhash', or 'auto' (embed when the classifier "
+                             "already loads the encoder).", "auto")
+    topics_per_label: int | None = _doc("Sub-topics the LLM proposes per label. None = as many as the "
+                                        "generation calls need, at most 8.", None)
+    token_budget: int | None = _doc("Paid LLM tokens for the whole run. None = unlimited.", None)
+    time_budget_s: float | None = _doc("Wall-clock seconds for the whole run. None = unlimited.", None)
+    seed: int = _doc("Seed for sampling, attribute combinations and classifiers.", 0)
+    agent: str = _doc("Who picks refinement actions: 'llm' (tool calls), 'policy' (deterministic rules from "
+                      "the metrics) or 'auto' (policy for local/fake backends, llm otherwise).", "auto")
+    max_actions_per_round: int = _doc("Most actions the agent may take in one round.", 6)
+    temperature: float = _doc("Sampling temperature for generation (verification always uses 0).", 0.9)
+    max_unlabelled: int = _doc("Most unlabelled texts read (a uniform sample of a bigger file).", 5000)
+    min_improvement: float = _doc("Macro-F1 gain that counts as an improvement for patience.", 0.001)
+
+    def __post_init__(self) -> None:
+        _int_in(self, "examples_per_label", 1, 1000, optional=True)
+        _int_in(self, "val_per_label", 1, 500, optional=True)
+        _int_in(self, "examples_per_call", 1, 20)
+        _int_in(self, "max_rounds", 0, 50)
+        _int_in(self, "patience", 1, 50)
+        _int_in(self, "targeted_per_round", 1, 2000, optional=True)
+        _int_in(self, "verify_batch", 1, 32, optional=True)
+        _int_in(self, "topics_per_label", 1, 50, optional=True)
+        _int_in(self, "token_budget", 1, 10**12, optional=True)
+        _int_in(self, "seed", 0, 2**31 - 1)
+        _int_in(self, "max_actions_per_round", 1, 50)
+        _int_in(self, "max_unlabelled", 10, 10**7)
+        if not isinstance(self.verify, bool):
+            _fail("verify", "a bool", self.verify)
+        _float_in(self, "dedup_threshold", 0.5, 1.0)
+        _float_in(self, "temperature", 0.0, 2.0)
+        _float_in(self, "min_improvement", 0.0, 1.0)
+        if self.time_budget_s is not None:
+            _float_in(self, "time_budget_s", 1.0, 10.0**7)
+        if self.agent not in _AGENTS:
+            _fail("agent", f"one of {list(_AGENTS)}", self.agent)
+        if self.dedup_method not in _DEDUP:
+            _fail("dedup_method", f"one of {list(_DEDUP)}", self.dedup_method)
+
+    # -- scaling ------------------------------------------------------------------------------------
+    def resolved(self, n_labels: int) -> LoopConfig:
+        """A copy with every ``None`` count filled in for ``n_labels`` labels.
+
+        >>> LoopConfig().resolved(4).examples_per_label, LoopConfig().resolved(77).examples_per_label
+        (24, 6)
+        """
+        epl = self.examples_per_label or _by_labels(n_labels, [(2, 32), (4, 24), (10, 16), (25, 10)], 6)
+        vpl = self.val_per_label or _by_labels(n_labels, [(4, 10), (10, 6), (25, 4)], 2)
+        tpr = self.targeted_per_round or max(16, min(64, 4 * n_labels))
+        vb = self.verify_batch or (4 if n_labels <= 8 else 8)
+        epc = self.examples_per_call
+        calls = math.ceil(epl / epc) + math.ceil(vpl / min(epc, vpl))
+        tpl = self.topics_per_label or max(3, min(8, calls))
+        return dataclasses.replace(self, examples_per_label=epl, val_per_label=vpl, targeted_per_round=tpr,
+                                   verify_batch=vb, topics_per_label=tpl)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (for ``config.json``)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoopConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError` naming the allowed ones."""
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ConfigError(f"Unknown LoopConfig key(s) {unknown}. Allowed keys: {sorted(allowed)}.")
+        return cls(**data)
+
+    @classmethod
+    def describe_fields(cls) -> dict[str, str]:
+        """Field name -> one-line documentation."""
+        return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
+
+
+def _by_labels(n: int, steps: list[tuple[int, int]], last: int) -> int:
+    for limit, value in steps:
+        if n <= limit:
+            return value
+    return last
+
+
+def _fail(name: str, what: str, value: Any) -> None:
+    raise ConfigError(f"The '{name}' parameter of LoopConfig must be {what}. Got {value!r} instead.")
+
+
+def _int_in(cfg: LoopConfig, name: str, lo: int, hi: int, *, optional: bool = False) -> None:
+    value = getattr(cfg, name)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        what = f"an int in [{lo}, {hi}]" + (" or None" if optional else "")
+        _fail(name, what, value)
+
+
+def _float_in(cfg: LoopConfig, name: str, lo: float, hi: float) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        _fail(name, f"a float in [{lo}, {hi}]", value)
