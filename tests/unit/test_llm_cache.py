@@ -1,0 +1,113 @@
+"""Response cache: hits, misses, key sensitivity, persistence, and that caching never changes results."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from tutorloop.llm import FakeLLM, ResponseCache
+from tutorloop.llm.cache import default_cache_path
+from tutorloop.types import LLMRequest, LLMResponse, Message
+
+BASE = LLMRequest(messages=(Message("system", "You label reviews."), Message("user", "Great film")),
+                  json_schema={"type": "object", "properties": {"label": {"type": "string"}}},
+                  temperature=0.0, max_tokens=64, seed=0, sample_index=0)
+
+
+class Label(BaseModel):
+    label: str
+
+
+def test_cache_miss_then_hit_returns_stored_reply(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    key = BASE.key("fake", "m")
+    assert cache.get(key) is None
+    cache.put(key, LLMResponse(text='{"label":"pos"}', model="m", prompt_tokens=7, completion_tokens=3,
+                               latency_s=1.25))
+    hit = cache.get(key)
+    assert hit is not None and hit.cached
+    assert (hit.text, hit.prompt_tokens, hit.completion_tokens) == ('{"label":"pos"}', 7, 3)
+    assert hit.latency_s == 1.25
+    assert len(cache) == 1
+
+
+def test_cache_persists_across_instances(tmp_path: Path) -> None:
+    ResponseCache(tmp_path / "c.sqlite").put("k", LLMResponse(text="hello", model="m"))
+    assert ResponseCache(tmp_path / "c.sqlite").get("k").text == "hello"
+
+
+@pytest.mark.parametrize("change", [
+    {"messages": (Message("system", "You label reviews."), Message("user", "Great film!"))},
+    {"messages": (Message("user", "You label reviews."), Message("user", "Great film"))},
+    {"json_schema": {"type": "object", "properties": {"label": {"type": "integer"}}}},
+    {"json_schema": None},
+    {"temperature": 0.7},
+    {"max_tokens": 65},
+    {"seed": 1},
+    {"sample_index": 1},
+])
+def test_key_changes_with_every_request_field(change: dict) -> None:
+    changed = dataclasses.replace(BASE, **change)
+    assert changed.key("fake", "m") != BASE.key("fake", "m")
+
+
+def test_key_changes_with_backend_and_model_and_is_stable() -> None:
+    keys = {BASE.key("fake", "m"), BASE.key("openai", "m"), BASE.key("fake", "m2")}
+    assert len(keys) == 3
+    same = LLMRequest(messages=tuple(BASE.messages), json_schema=dict(BASE.json_schema), max_tokens=64)
+    assert same.key("fake", "m") == BASE.key("fake", "m")
+
+
+def test_llm_uses_cache_and_skips_the_model_on_a_hit(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    first = FakeLLM(replies=[{"label": "pos"}], cache=cache)
+    assert first.structured("Great film", Label).label == "pos"
+    # A second backend object with no scripted replies left must be served from the cache alone.
+    second = FakeLLM(replies=[], cache=cache)
+    assert second.structured("Great film", Label).label == "pos"
+    assert second.requests == []
+    assert second.ledger.summary()["cache_hits"] == 1
+    assert second.ledger.summary()["total_tokens"] == 0
+
+
+def test_no_cache_gives_the_same_results(tmp_path: Path) -> None:
+    def responder(req: LLMRequest) -> dict:
+        return {"label": req.messages[-1].content.split()[-1]}
+
+    prompts = [f"text {w}" for w in ("alpha", "beta", "alpha")]
+    cached = FakeLLM(responder=responder, cache=ResponseCache(tmp_path / "c.sqlite"))
+    uncached = FakeLLM(responder=responder)
+    run1 = [cached.structured(p, Label) for p in prompts]
+    run2 = [cached.structured(p, Label) for p in prompts]
+    plain = [uncached.structured(p, Label) for p in prompts]
+    assert run1 == run2 == plain
+    assert len(cached.requests) == 2  # the repeated "alpha" prompt and the whole second run were hits
+    assert len(uncached.requests) == 3
+
+
+def test_cache_never_stores_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from tutorloop.llm.openai_compat import OpenAICompatLLM
+
+    secret = "sk-test-SECRET-123456"
+    monkeypatch.setenv("MY_KEY", secret)
+    reply = {"choices": [{"message": {"content": '{"label": "x"}'}}], "usage": {}}
+    llm = OpenAICompatLLM("m", base_url="https://llm.example/v1", api_key_env="MY_KEY",
+                          transport=httpx.MockTransport(lambda r: httpx.Response(200, json=reply)),
+                          cache=ResponseCache(tmp_path / "c.sqlite"))
+    llm.structured("hi", Label)
+    written = b"".join(p.read_bytes() for p in tmp_path.iterdir())  # db, -wal and -shm files
+    assert b'{"label": "x"}' in written  # the reply is there ...
+    assert secret.encode() not in written  # ... the key is not
+    assert secret not in repr(llm) and secret not in str(llm.describe())
+
+
+def test_default_cache_path_follows_tutorloop_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUTORLOOP_HOME", str(tmp_path / "home"))
+    assert default_cache_path() == tmp_path / "home" / "llm_cache.sqlite"
+    assert os.path.isdir(tmp_path / "home")
