@@ -2,14 +2,12 @@
 
 Each is a small function of a :class:`~tutorloop.bench.registry.Cell`, registered under its name:
 
-==================== ==========================================================================================
-``tutorloop``        the full Curate-Train-Refine loop from the label names and the one-line task description
-``single-pass``      curation only (``max_rounds=0``) with the full loop's token count as ``token_budget``
-``zero-shot-sim``    nearest label name in the encoder's space
-``zero-shot-sim-desc`` nearest "name: description" (only where the tasks file gives label descriptions)
-``zero-shot-llm``    the LLM classifies the texts itself (JSON-schema constrained), on a seeded sample
-``few-shot-setfit``  SetFit on the k real examples per class (also ``few-shot-embed``, ``few-shot-tfidf``)
-==================== ==========================================================================================
+- ``tutorloop``: the full Curate-Train-Refine loop from the label names and the one-line task description
+- ``single-pass``: curation only (``max_rounds=0``) with the full loop's token count as ``token_budget``
+- ``zero-shot-sim``: nearest label name in the encoder's space
+- ``zero-shot-sim-desc``: nearest "name: description" (only where the tasks file gives label descriptions)
+- ``zero-shot-llm``: the LLM classifies the texts itself (JSON-schema constrained), on a seeded sample
+- ``few-shot-setfit``: SetFit on the k real examples per class (also ``few-shot-embed``, ``few-shot-tfidf``)
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ _LOOP_USES = ("classifier", "rounds", "examples_per_label", "k")
 
 # -- helpers ---------------------------------------------------------------------------------------
 def measure_throughput(predict: Callable[[list[str]], Any], texts: Sequence[str], limit: int = 1000) -> float:
-    """Texts per second of ``predict`` on up to ``limit`` texts (cycled when fewer), after a small warm-up call.
+    """Texts per second of ``predict`` on up to ``limit`` texts (cycled when fewer), after a warm-up call.
 
     Every timed text gets a trailing-whitespace suffix unique to this call (tokenizers and TF-IDF ignore it),
     so a per-text embedding cache filled by an earlier prediction cannot make the timing look faster.
@@ -81,12 +79,14 @@ def zero_shot_sim(cell: Cell) -> MethodOutput:
     return _similarity(cell, list(cell.dataset.labels), "label names")
 
 
-@register_method("zero-shot-sim-desc", description="nearest 'name: description' (tasks file label descriptions)")
+@register_method("zero-shot-sim-desc",
+                 description="nearest 'name: description' (label descriptions from the tasks file)")
 def zero_shot_sim_desc(cell: Cell) -> MethodOutput:
     descs = cell.task.label_descriptions
     if not descs:
-        raise ConfigError(f"zero-shot-sim-desc needs label descriptions for '{cell.dataset.name}' in the tasks "
-                          "file (labels: {name: description}); none are given. Drop the method or add them.")
+        raise ConfigError(f"zero-shot-sim-desc needs label descriptions for '{cell.dataset.name}' in the "
+                          "tasks file (labels: {name: description}); none are given. Drop the method or "
+                          "add them.")
     anchors = [f"{lab}: {descs[lab]}" if descs.get(lab) else lab for lab in cell.dataset.labels]
     return _similarity(cell, anchors, "label names with descriptions")
 
@@ -154,7 +154,8 @@ def zero_shot_llm(cell: Cell) -> MethodOutput:
     invalid = sum(p == INVALID for p in preds)
     notes = []
     if len(positions) < len(texts):
-        notes.append(f"zero-shot LLM scored on a seeded random sample of {len(positions)} of {len(texts)} texts")
+        notes.append(f"zero-shot LLM scored on a seeded random sample of {len(positions)} of {len(texts)} "
+                     "texts")
     if invalid:
         notes.append(f"{invalid} replies never matched the schema (counted wrong)")
     if hits:
@@ -204,7 +205,7 @@ for _kind in ("setfit", "embed", "tfidf"):
 
 # -- tutorloop and single-pass -----------------------------------------------------------------------
 def _loop_task(cell: Cell) -> Any:
-    from ..loop import Task
+    from ..loop.task import Task
 
     # label names + the one-line description only: never label descriptions, never test texts
     return Task.from_labels(cell.task.description, list(cell.dataset.labels))
@@ -241,7 +242,7 @@ def _round_summary(h: dict[str, Any]) -> dict[str, Any]:
 
 
 def _loop_config(cell: Cell, **overrides: Any) -> Any:
-    from ..loop import LoopConfig
+    from ..loop.config import LoopConfig
 
     params: dict[str, Any] = {"seed": cell.seed}
     if cell.settings.rounds is not None:
@@ -275,7 +276,8 @@ def single_pass(cell: Cell) -> MethodOutput:
     else:
         config = _loop_config(cell, max_rounds=0)
         budget, epl = None, None
-        note = "single-pass: no finished full-loop cell to match, so default curation size and no token budget"
+        note = ("single-pass: no finished full-loop cell to match, so default curation size and no token "
+                "budget")
     _, out = _run_loop(cell, config)
     out.notes.append(note)
     out.extra.update({"token_budget": budget, "examples_per_label": epl})

@@ -101,7 +101,8 @@ def load_folder(path: str | Path, *, name: str | None = None) -> BenchDataset:
     """Load ``test.jsonl`` + ``labels.json`` from ``path`` and check that they agree."""
     path = Path(path)
     if not path.is_dir():
-        raise DataError(f"'{path}' is not a folder. A benchmark set is a folder with test.jsonl and labels.json.")
+        raise DataError(f"'{path}' is not a folder. A benchmark set is a folder with test.jsonl and "
+                        "labels.json.")
     labels = _read_labels(path / "labels.json")
     texts, gold = _read_jsonl(path / "test.jsonl")
     return _validated(name or path.resolve().name, texts, gold, labels, source=str(path))
@@ -117,15 +118,15 @@ def load_hub(hub_name: str, *, name: str | None = None, text_column: str | None 
     try:
         import datasets as hf_datasets
     except ImportError as exc:  # pragma: no cover - datasets ships with the setfit extra
-        raise ConfigError('Loading hub data sets needs the datasets package: pip install "tutorloop[setfit]"') \
-            from exc
+        raise ConfigError("Loading hub data sets needs the datasets package: "
+                          'pip install "tutorloop[setfit]"') from exc
     repo, _, config = hub_name.partition(":")
     try:
         table = hf_datasets.load_dataset(repo, config or None, split=split)
     except Exception as exc:  # noqa: BLE001 - datasets raises many unrelated types; report them uniformly
         raise DataError(f"Could not load '{hub_name}' split '{split}' from the Hugging Face hub: {exc}. "
-                        "Check the name (and network), or give a local folder with test.jsonl and labels.json.") \
-            from exc
+                        "Check the name (and network), or give a local folder with test.jsonl and "
+                        "labels.json.") from exc
     columns = list(table.column_names)
     tcol = text_column or _pick(columns, _TEXT_COLUMNS, "text", hub_name)
     lcol = label_column or _pick(columns, _LABEL_COLUMNS, "label", hub_name)
@@ -232,7 +233,8 @@ def _validated(name: str, texts: list[str], gold: list[str], labels: list[str], 
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:10])
         more = f" (and {len(unknown) - 10} more)" if len(unknown) > 10 else ""
-        raise DataError(f"Data set '{name}' ({source}) has labels that labels.json does not list: {shown}{more}. "
+        raise DataError(f"Data set '{name}' ({source}) has labels that labels.json does not list: "
+                        f"{shown}{more}. "
                         f"Known labels: {labels[:10]}{' ...' if len(labels) > 10 else ''}. "
                         "Fix the rows or add the names to labels.json.")
     return BenchDataset(name=name, texts=texts, gold=gold, labels=labels, source=source, meta=meta or {})

@@ -1,7 +1,7 @@
 """The benchmark harness: every (data set, seed, method) cell, scored on one shared evaluation set, resumable.
 
-For each data set and seed, a seeded k-shot split draws ``k`` real examples per class (the few-shot pool); every
-method is scored on the same remainder. Each finished cell is saved at once as
+For each data set and seed, a seeded k-shot split draws ``k`` real examples per class (the few-shot pool);
+every method is scored on the same remainder. Each finished cell is saved at once as
 ``OUT/cells/<data set>/seed<seed>/<method>.json``; re-running with the same ``out`` skips it. At the end
 ``results.json``, ``results.md`` and ``accuracy_vs_tokens.png`` are written from all finished cells.
 
@@ -149,7 +149,9 @@ def _check_grid(datasets: list[BenchDataset], methods: list[Method], settings: B
     for ds in datasets:
         check_k(ds, settings.k)
     if any("rounds" in m.uses for m in methods):
-        from ..loop import LoopConfig  # fail early, before any LLM call, if the loop or a setting is bad
+        from ..loop.config import (
+            LoopConfig,  # fail early, before any LLM call, if the loop or a setting is bad
+        )
 
         overrides: dict[str, Any] = {"max_rounds": settings.rounds} if settings.rounds is not None else {}
         LoopConfig(examples_per_label=settings.examples_per_label, **overrides)
@@ -174,8 +176,9 @@ def _check_existing(out: Path, fingerprints: dict[tuple[str, int, str], str]) ->
             if old != fp:
                 stale.append(str(path))
     if stale:
-        raise ConfigError(f"{len(stale)} finished cell(s) in '{out}' were produced with other data or settings "
-                          f"(e.g. {stale[0]}); results would mix. Use a new --out, or delete those files.")
+        raise ConfigError(f"{len(stale)} finished cell(s) in '{out}' were produced with other data or "
+                          f"settings (e.g. {stale[0]}); results would mix. Use a new --out, or delete those "
+                          "files.")
 
 
 # -- storage -------------------------------------------------------------------------------------------

@@ -138,7 +138,8 @@ METHODS: dict[str, Method] = {}
 
 
 def register_method(name: str, *, description: str = "", needs_llm: bool = False, needs_fewshot: bool = False,
-                    after: tuple[str, ...] = (), uses: tuple[str, ...] = ()) -> Callable[[MethodFn], MethodFn]:
+                    after: tuple[str, ...] = (),
+                    uses: tuple[str, ...] = ()) -> Callable[[MethodFn], MethodFn]:
     """Decorator adding a method to :data:`METHODS`.
 
     ``after``: methods whose results this one reads (they run first within a data set and seed when

@@ -103,7 +103,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     llm = meta.get("llm")
     llm_text = (f"{llm.get('backend')}:{llm.get('model')}" if isinstance(llm, dict) else llm) or "none"
     lines += [f"Date: {meta.get('date', '?')} · machine: {machine.get('platform', '?')}, "
-              f"{machine.get('cpus', '?')} CPUs · LLM: {llm_text} · classifier: {settings.get('classifier')} · "
+              f"{machine.get('cpus', '?')} CPUs · LLM: {llm_text} · "
+              f"classifier: {settings.get('classifier')} · "
               f"seeds: {len(meta.get('seeds', []))} · k = {settings.get('k')} real examples per class "
               "removed from every evaluation set (the few-shot pool)", ""]
     lines += ["Accuracy and macro-F1 in %, mean ± std over seeds. *acc. on LLM sample*: accuracy on exactly "
@@ -183,7 +184,8 @@ def render_plot(results: dict[str, Any], path: str | Path) -> Path:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
     labels = list(legend)
-    fig.legend([legend[lab] for lab in labels], labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
+    fig.legend([legend[lab] for lab in labels], labels, loc="lower center", ncol=min(len(labels), 6),
+               frameon=False)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     path = Path(path)
     fig.savefig(path, dpi=120)

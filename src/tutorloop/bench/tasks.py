@@ -39,7 +39,7 @@ class TaskSpec:
 
 
 def default_tasks_path() -> Path | None:
-    """``benchmarks/tasks.yaml`` of the source checkout, or in the current directory; None if neither exists."""
+    """``benchmarks/tasks.yaml`` in the current directory or the source checkout; None if neither exists."""
     candidates = [Path.cwd() / "benchmarks" / "tasks.yaml",
                   Path(__file__).resolve().parents[3] / "benchmarks" / "tasks.yaml"]
     return next((p for p in candidates if p.is_file()), None)
@@ -78,6 +78,7 @@ def _spec(name: str, entry: object, path: Path) -> TaskSpec:
         raise ConfigError(f"Tasks file '{path}': the description of '{name}' must be one non-empty line.")
     labels = entry.get("labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        raise ConfigError(f"Tasks file '{path}': 'labels' of '{name}' must map label names to one-line strings.")
+        raise ConfigError(f"Tasks file '{path}': 'labels' of '{name}' must map label names to one-line "
+                          "strings.")
     return TaskSpec(name=name, description=description,
                     label_descriptions={str(k): v.strip() for k, v in labels.items()}, from_file=True)

@@ -16,13 +16,15 @@ _DEFAULT_METHODS = "tutorloop,single-pass,zero-shot-sim,zero-shot-llm,few-shot-s
 def _methods(value: str) -> list[str]:
     names = [m.strip() for m in value.split(",") if m.strip()]
     if not names:
-        raise ConfigError("--methods is empty; give a comma-separated list such as zero-shot-sim,few-shot-setfit.")
+        raise ConfigError("--methods is empty; give a comma-separated list such as "
+                          "zero-shot-sim,few-shot-setfit.")
     return names
 
 
 @click.command("bench")
 @click.option("--data", "data", multiple=True, required=True, metavar="PATH_OR_HUB_NAME",
-              help="A folder with test.jsonl + labels.json, or a Hugging Face hub name (hf:NAME). Repeatable.")
+              help="A folder with test.jsonl + labels.json, or a Hugging Face hub name (hf:NAME). "
+                   "Repeatable.")
 @click.option("--llm", "llm_spec", default="local", show_default=True,
               help="LLM spec for the LLM-based methods (local, local:smollm2, openai:MODEL, ...).")
 @click.option("--classifier", default="embed", show_default=True, help="Classifier the loop methods train.")
@@ -33,7 +35,8 @@ def _methods(value: str) -> list[str]:
 @click.option("--llm-sample", default=200, show_default=True, type=click.IntRange(0),
               help="Texts the zero-shot LLM classifies per data set and seed (0 = all).")
 @click.option("--k", default=8, show_default=True, type=click.IntRange(0),
-              help="Real examples per class in the few-shot pool; removed from every method's evaluation set.")
+              help="Real examples per class in the few-shot pool; removed from every method's "
+                   "evaluation set.")
 @click.option("--out", default="bench-results", show_default=True, type=click.Path(file_okay=False),
               help="Output folder; re-running with the same folder resumes (finished cells are skipped).")
 @click.option("--rounds", type=click.IntRange(0, 50), default=None, help="Override the loop's max_rounds.")
@@ -46,9 +49,9 @@ def _methods(value: str) -> list[str]:
 @click.option("--throughput-texts", default=1000, show_default=True, type=click.IntRange(1),
               help="Texts used to time each classifier's inference.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def bench_cmd(data: tuple[str, ...], llm_spec: str, classifier: str, seeds: int, methods: str, llm_sample: int,
-              k: int, out: str, rounds: int | None, examples_per_label: int | None, tasks_path: str | None,
-              cache: bool, throughput_texts: int, no_progress: bool) -> None:
+def bench_cmd(data: tuple[str, ...], llm_spec: str, classifier: str, seeds: int, methods: str,
+              llm_sample: int, k: int, out: str, rounds: int | None, examples_per_label: int | None,
+              tasks_path: str | None, cache: bool, throughput_texts: int, no_progress: bool) -> None:
     """Benchmark tutorloop against zero- and few-shot baselines on labelled test sets.
 
     \b
@@ -93,7 +96,8 @@ def _echo_summary(results: dict, out: Path) -> None:
         table.add_column(col)
     for r in results["summary"]:
         tput = r.get("throughput_mean")
-        table.add_row(r["dataset"], r["method"], f"{100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f}",
+        acc = f"{100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f}"
+        table.add_row(r["dataset"], r["method"], acc,
                       f"{100 * r['macro_f1_mean']:.1f}", f"{r['llm_tokens_mean']:,.0f}",
                       "" if tput is None else f"{tput:,.1f}")
     console = Console()

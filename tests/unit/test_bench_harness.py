@@ -1,0 +1,264 @@
+"""The benchmark harness with FakeLLM, a bag-of-words fake encoder and TF-IDF: no model, no network."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tutorloop.bench import baselines
+from tutorloop.bench.harness import run_bench
+from tutorloop.bench.registry import METHODS, BenchSettings, Cell, MethodOutput, register_method
+from tutorloop.bench.tasks import TaskSpec
+from tutorloop.errors import ConfigError, DataError, LLMError
+from tutorloop.llm import FakeLLM
+from tutorloop.types import LLMRequest
+
+LABELS = ["sports", "politics", "science"]
+WORDS = {"sports": ["match", "goal", "team"], "politics": ["vote", "senate", "law"],
+         "science": ["atom", "cell", "lab"]}
+
+
+def make_set(root: Path, name: str = "news", per_class: int = 14) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "labels.json").write_text(json.dumps(LABELS))
+    rows = [{"text": f"{label} {WORDS[label][i % 3]} story {i}", "label": label}
+            for i in range(per_class) for label in LABELS]
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+class BagOfWords:
+    """A fake encoder: hashed bag of words, L2-normalised (texts sharing words are close)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        out = np.zeros((len(texts), 128), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row, zlib.crc32(word.encode()) % 128] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def keyword_llm() -> FakeLLM:
+    """Answers with the label whose name appears in the text (the text is the last message)."""
+
+    def respond(req: LLMRequest) -> dict[str, str]:
+        text = req.messages[-1].content
+        return {"label": next((lab for lab in LABELS if lab in text), LABELS[0])}
+
+    return FakeLLM(responder=respond)
+
+
+@pytest.fixture
+def recorder():
+    """A registered method that records the cells it sees and predicts the first label."""
+    seen: list[Cell] = []
+
+    @register_method("recorder", uses=("k",))
+    def record(cell: Cell) -> MethodOutput:
+        seen.append(cell)
+        return MethodOutput(predictions=[cell.dataset.labels[0]] * len(cell.eval_texts))
+
+    yield seen
+    METHODS.pop("recorder", None)
+
+
+def test_all_methods_share_one_evaluation_set(tmp_path: Path, recorder: list[Cell]) -> None:
+    llm = keyword_llm()
+    res = run_bench([str(make_set(tmp_path))], methods=["recorder", "few-shot-tfidf", "zero-shot-sim",
+                                                        "zero-shot-llm"],
+                    seeds=2, out=tmp_path / "out", settings=BenchSettings(k=4, llm_sample=10), llm=llm,
+                    encoder=BagOfWords(), progress=False, plot=False)
+    assert [c.seed for c in recorder] == [0, 1]
+    cells = {(c["seed"], c["method"]): c for c in res["cells"]}
+    assert len(cells) == 8 and not res["failures"]
+    for seed, cell in enumerate(recorder):
+        assert len(cell.split.train_idx) == 12 and not set(cell.split.train_idx) & set(cell.split.eval_idx)
+        for method in ("recorder", "few-shot-tfidf", "zero-shot-sim"):
+            assert cells[(seed, method)]["n_eval"] == len(cell.split.eval_idx) == 30
+        llm_cell = cells[(seed, "zero-shot-llm")]
+        assert llm_cell["n_eval"] == 10 and set(llm_cell["positions"]) <= set(range(30))
+    assert recorder[0].split.eval_idx != recorder[1].split.eval_idx
+    # the keyword LLM and the bag-of-words similarity are right on this data; the recorder is not
+    assert cells[(0, "zero-shot-llm")]["accuracy"] == 1.0
+    assert cells[(0, "zero-shot-sim")]["accuracy"] == 1.0
+    assert cells[(0, "recorder")]["accuracy"] == pytest.approx(1 / 3)
+
+
+def test_zero_shot_llm_prompt_schema_sample_and_tokens(tmp_path: Path) -> None:
+    llm = keyword_llm()
+    tasks = {"news": TaskSpec("news", "Sort news stories by section.")}
+    res = run_bench([str(make_set(tmp_path))], methods=["zero-shot-llm"], seeds=1, out=tmp_path / "out",
+                    settings=BenchSettings(k=2, llm_sample=7), llm=llm, tasks=tasks, progress=False,
+                    plot=False)
+    cell = res["cells"][0]
+    assert len(llm.requests) == 7 == cell["llm_calls"] == cell["n_eval"]
+    assert cell["llm_tokens"] > 0 and cell["throughput"] > 0
+    req = llm.requests[0]
+    assert req.temperature == 0.0
+    assert req.json_schema["properties"]["label"]["enum"] == LABELS
+    system, user = req.messages
+    assert system.role == "system" and "Sort news stories by section." in system.content
+    assert all(f"- {lab}" in system.content for lab in LABELS)
+    assert len({r.messages[0].content for r in llm.requests}) == 1  # one fixed prefix, texts last
+    assert user.content.startswith("Text: ")
+    assert any("sample of 7 of 36" in n for n in cell["notes"])
+    # the same seed draws the same sample
+    again = run_bench([str(make_set(tmp_path / "b"))], methods=["zero-shot-llm"], seeds=1,
+                      out=tmp_path / "o2", settings=BenchSettings(k=2, llm_sample=7), llm=keyword_llm(),
+                      progress=False, plot=False)
+    assert again["cells"][0]["positions"] == cell["positions"]
+
+
+def test_invalid_llm_replies_count_as_wrong(tmp_path: Path) -> None:
+    llm = FakeLLM(responder=lambda req: {"label": "weather"})
+    res = run_bench([str(make_set(tmp_path))], methods=["zero-shot-llm"], seeds=1, out=tmp_path / "out",
+                    settings=BenchSettings(k=2, llm_sample=3), llm=llm, progress=False, plot=False)
+    cell = res["cells"][0]
+    assert cell["accuracy"] == 0.0 and cell["extra"]["invalid"] == 3
+    assert cell["predictions"] == [-1, -1, -1]
+
+
+def test_bad_input_fails_before_any_llm_is_built(tmp_path: Path) -> None:
+    built = []
+
+    def factory() -> FakeLLM:
+        built.append(1)
+        return keyword_llm()
+
+    good = make_set(tmp_path)
+    bad = make_set(tmp_path, "broken")
+    (bad / "labels.json").unlink()
+    with pytest.raises(DataError, match="No labels.json"):
+        run_bench([str(good), str(bad)], methods=["zero-shot-llm"], seeds=1, out=tmp_path / "o",
+                  llm_factory=factory, progress=False)
+    with pytest.raises(ConfigError, match="'sports' has 14"):
+        run_bench([str(good)], methods=["zero-shot-llm"], seeds=1, out=tmp_path / "o",
+                  settings=BenchSettings(k=20), llm_factory=factory, progress=False)
+    with pytest.raises(ConfigError, match="did you mean 'zero-shot-llm'"):
+        run_bench([str(good)], methods=["zero-shot-lm"], seeds=1, out=tmp_path / "o", llm_factory=factory,
+                  progress=False)
+    assert built == [] and not (tmp_path / "o").exists()
+
+
+def test_llm_is_not_built_for_methods_that_need_none(tmp_path: Path) -> None:
+    built = []
+    run_bench([str(make_set(tmp_path))], methods=["few-shot-tfidf"], seeds=1, out=tmp_path / "o",
+              settings=BenchSettings(k=2), llm_factory=lambda: built.append(1), progress=False, plot=False)
+    assert built == []
+
+
+def test_resume_skips_finished_cells(tmp_path: Path, recorder: list[Cell]) -> None:
+    data, out = [str(make_set(tmp_path))], tmp_path / "out"
+    kwargs: dict[str, Any] = dict(methods=["recorder", "few-shot-tfidf"], seeds=2, out=out,
+                                  settings=BenchSettings(k=2), progress=False, plot=False)
+    first = run_bench(data, **kwargs)
+    assert len(recorder) == 2
+    run_bench(data, **kwargs)
+    assert len(recorder) == 2  # nothing re-run
+    (out / "cells" / "news" / "seed1" / "recorder.json").unlink()
+    again = run_bench(data, **kwargs)
+    assert [c.seed for c in recorder] == [0, 1, 1]
+    timing = ("wall_s", "throughput")
+    strip = [{k: v for k, v in c.items() if k not in timing} for c in first["cells"]]
+    assert strip == [{k: v for k, v in c.items() if k not in timing} for c in again["cells"]]
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    @register_method("fragile", uses=("k",))
+    def fragile(cell: Cell) -> MethodOutput:
+        calls.append(cell.seed)
+        if cell.seed == 1 and len(calls) == 2:
+            raise KeyboardInterrupt
+        return MethodOutput(predictions=[cell.dataset.labels[1]] * len(cell.eval_texts))
+
+    try:
+        kwargs: dict[str, Any] = dict(methods=["fragile"], seeds=3, out=tmp_path / "out",
+                                      settings=BenchSettings(k=2), progress=False, plot=False)
+        with pytest.raises(KeyboardInterrupt):
+            run_bench([str(make_set(tmp_path))], **kwargs)
+        assert (tmp_path / "out" / "cells" / "news" / "seed0" / "fragile.json").exists()
+        res = run_bench([str(make_set(tmp_path / "again"))], **kwargs)
+        assert calls == [0, 1, 1, 2]
+        assert [c["seed"] for c in res["cells"]] == [0, 1, 2]
+    finally:
+        METHODS.pop("fragile", None)
+
+
+def test_changed_settings_do_not_mix_with_old_cells(tmp_path: Path) -> None:
+    data, out = [str(make_set(tmp_path))], tmp_path / "out"
+    run_bench(data, methods=["few-shot-tfidf"], seeds=1, out=out, settings=BenchSettings(k=2), progress=False,
+              plot=False)
+    with pytest.raises(ConfigError, match="other data or settings"):
+        run_bench(data, methods=["few-shot-tfidf"], seeds=1, out=out, settings=BenchSettings(k=3),
+                  progress=False, plot=False)
+
+
+def test_failed_cell_is_reported_not_saved(tmp_path: Path) -> None:
+    @register_method("flaky", uses=("k",))
+    def flaky(cell: Cell) -> MethodOutput:
+        raise LLMError("backend went away")
+
+    try:
+        res = run_bench([str(make_set(tmp_path))], methods=["flaky", "few-shot-tfidf"], seeds=1,
+                        out=tmp_path / "out", settings=BenchSettings(k=2), progress=False, plot=False)
+    finally:
+        METHODS.pop("flaky", None)
+    assert [c["method"] for c in res["cells"]] == ["few-shot-tfidf"]
+    assert res["failures"][0]["error"] == "LLMError: backend went away"
+    assert not (tmp_path / "out" / "cells" / "news" / "seed0" / "flaky.json").exists()
+    assert "flaky: LLMError: backend went away" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_outputs_json_markdown_and_plot(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_bench([str(make_set(tmp_path))], methods=["zero-shot-sim", "zero-shot-llm", "few-shot-tfidf"],
+              seeds=2,
+              out=out, settings=BenchSettings(k=2, llm_sample=5), llm=keyword_llm(), encoder=BagOfWords(),
+              command="tutorloop bench --data news", progress=False)
+    results = json.loads((out / "results.json").read_text())
+    meta = results["meta"]
+    assert meta["command"] == "tutorloop bench --data news"
+    assert meta["date"].startswith("20") and meta["machine"]["cpus"]
+    assert meta["versions"]["tutorloop"] and meta["versions"]["scikit-learn"]
+    assert meta["llm"] == {"backend": "fake", "model": "fake"}
+    rows = {r["method"]: r for r in results["summary"]}
+    assert set(rows) == {"zero-shot-sim", "zero-shot-llm", "few-shot-tfidf"}
+    assert rows["zero-shot-sim"]["seeds"] == 2 and rows["zero-shot-sim"]["acc_on_llm_sample"] == 1.0
+    md = (out / "results.md").read_text()
+    assert "| news | zero-shot-sim | 100.0 ± 0.0 |" in md
+    assert "sample of 5 of 36 texts" in md and "the zero-shot LLM's throughput" in md
+    assert (out / "accuracy_vs_tokens.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_single_pass_takes_the_full_loops_token_budget(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    configs: list[Any] = []
+
+    def fake_loop(cell: Cell, config: Any) -> tuple[None, MethodOutput]:
+        configs.append(config)
+        preds = [cell.dataset.labels[0]] * len(cell.eval_texts)
+        tokens = 5000 if config.max_rounds else 4800
+        return None, MethodOutput(predictions=preds, llm_tokens=tokens, extra={"n_train": 90})
+
+    monkeypatch.setattr(baselines, "_run_loop", fake_loop)
+    res = run_bench([str(make_set(tmp_path))], methods=["single-pass", "tutorloop"], seeds=1,
+                    out=tmp_path / "out", settings=BenchSettings(k=2, rounds=2), llm=keyword_llm(),
+                    progress=False, plot=False)
+    full, single = configs
+    assert full.max_rounds == 2 and full.token_budget is None and full.seed == 0
+    assert single.max_rounds == 0 and single.token_budget == 5000
+    assert single.examples_per_label == 30  # max(default for 3 labels = 24, 90 final examples / 3 labels)
+    assert [c["method"] for c in res["cells"]] == ["tutorloop", "single-pass"]
+    assert "token_budget = the full loop's 5,000 tokens" in res["cells"][1]["notes"][0]
