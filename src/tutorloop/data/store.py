@@ -211,6 +211,15 @@ class Store:
                              (round_, decided_by, tool, json.dumps(args, ensure_ascii=False), reason, status))
         return int(cur.lastrowid)
 
+    def record_plan(self, round_: int, actions: Sequence[dict[str, Any]], *, phase: str, info: Any) -> None:
+        """Log a round's decided actions and mark the decision ``phase`` finished, in one transaction."""
+        with self.transaction() as db:
+            for a in actions:
+                db.execute("INSERT INTO actions (round, decided_by, tool, args, reason, status) VALUES (?,?,?,?,?,?)",
+                           (round_, a["decided_by"], a["tool"], json.dumps(a["args"], ensure_ascii=False),
+                            a["reason"], a["status"]))
+            db.execute("INSERT OR REPLACE INTO phases (name, info) VALUES (?, ?)", (phase, json.dumps(info)))
+
     def actions(self, round_: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, round, decided_by, tool, args, reason, status FROM actions"
         rows = self._query(sql + (" WHERE round = ? ORDER BY id" if round_ is not None else " ORDER BY id"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from string import Template
 from typing import Any
@@ -26,7 +26,7 @@ class Rendered:
     prompt_id: str
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(name: str) -> tuple[str, str, str]:
     """``(system, user, prompt_id)`` of template ``name`` (file ``templates/<name>.txt``)."""
     try:

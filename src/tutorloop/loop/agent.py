@@ -1,0 +1,107 @@
+"""The LLM agent: the LLM reads a compact report and steers the next round through tool calls.
+
+Its reply is validated twice: by the :class:`~tutorloop.prompts.schemas.AgentPlan` schema, then
+against the run (known labels, editable training ids, the round's budget of new texts). Invalid calls are
+rejected and logged, never executed. Texts in the report are quoted as JSON data.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from ..errors import LLMOutputError
+from ..prompts import AgentPlan, as_data, render
+from .context import Context
+from .curate import labels_text
+from .policy import Decision
+
+
+def compact_report(ctx: Context, analysis: dict[str, Any]) -> dict[str, Any]:
+    """What the agent sees: weak labels, confusions, misclassified validation texts with probabilities,
+    confident successes and suspicious training examples (with ids it may drop or relabel)."""
+    def cut(t: str) -> str:
+        return t if len(t) <= 200 else t[:197] + "..."
+
+    weak = analysis["weak_labels"][:8]
+    counts = analysis.get("train_counts", {})
+    return {
+        "weak_labels": [{"label": w["label"], "f1": w["f1"], "precision": w["precision"], "recall": w["recall"],
+                         "val_support": w["support"], "train_examples": counts.get(w["label"], 0)} for w in weak],
+        "confusions": analysis["confusions"][:8],
+        "misclassified_validation": [{"text": cut(r["text"]), "label": r["label"], "predicted": r["predicted"],
+                                      "p_predicted": r["p_predicted"]} for r in analysis["misclassified"][:8]],
+        "confident_successes": [{"text": cut(r["text"]), "label": r["label"], "p": r["p_predicted"]}
+                                for r in analysis["successes"][:4]],
+        "suspect_training_examples": [{"id": r["id"], "text": cut(r["text"]), "label": r["label"],
+                                       "p_label": r["p_label"], "predicted": r["predicted"]}
+                                      for r in analysis.get("implausible", [])[:8]],
+    }
+
+
+def agent_plan(ctx: Context, analysis: dict[str, Any], round_: int, best: tuple[float, int]) -> tuple[str, list[Decision]]:
+    """Ask the LLM for a diagnosis and tool calls; returns them validated (rejected ones included)."""
+    cfg = ctx.config
+    m = analysis["metrics"]
+    r = render("agent", task=ctx.task.description, labels=labels_text(ctx), max_actions=cfg.max_actions_per_round,
+               max_new=cfg.targeted_per_round, round=round_, macro_f1=f"{m['macro_f1']:.3f}",
+               accuracy=f"{m['accuracy']:.3f}", best_f1=f"{best[0]:.3f}", best_round=best[1],
+               budget=ctx.budget.left(), report=as_data(compact_report(ctx, analysis)))
+    try:
+        plan = ctx.llm.structured(r.messages, AgentPlan, temperature=0.0, max_tokens=1200, sample_index=round_,
+                                  purpose="agent")
+    except LLMOutputError as exc:
+        return f"agent reply invalid ({exc}); the policy decides this round", []
+    return plan.diagnosis, validate_actions(ctx, plan.actions, decided_by="llm")
+
+
+def validate_actions(ctx: Context, actions: list[Any], *, decided_by: str) -> list[Decision]:
+    """Check each tool call against the run; returns decisions, rejected ones with the reason."""
+    cfg = ctx.config
+    labels = ctx.task.label_names
+    allowance = cfg.targeted_per_round or 16
+    out: list[Decision] = []
+    accepted = 0
+    for action in actions:
+        reason = getattr(action, "reason", "") or getattr(action, "guidance", "") or ""
+        problem = _problem(ctx, action, labels)
+        if problem is None and accepted >= cfg.max_actions_per_round:
+            problem = f"more than {cfg.max_actions_per_round} actions in one round"
+        if problem is None and action.tool in ("generate", "contrast"):
+            if allowance <= 0:
+                problem = f"over the round's budget of {cfg.targeted_per_round} new texts"
+            else:
+                action = action.model_copy(update={"n": min(action.n, allowance)})
+                allowance -= action.n
+        if problem is None and action.tool == "drop":
+            action = action.model_copy(update={"example_ids": sorted(set(action.example_ids))[:10]})
+        if problem is None:
+            accepted += 1
+        out.append(Decision(action, decided_by, reason[:300], "accepted" if problem is None else f"rejected: {problem}"))
+    return out
+
+
+def _problem(ctx: Context, action: Any, labels: list[str]) -> str | None:
+    for field in ("label", "confused_with"):
+        value = getattr(action, field, None)
+        if value is not None and value not in labels:
+            close = difflib.get_close_matches(value, labels, n=1)
+            return f"unknown label {value!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if action.tool == "contrast" and action.label == action.confused_with:
+        return "a contrast needs two different labels"
+    ids = list(getattr(action, "example_ids", []) or [])
+    if action.tool == "relabel":
+        ids = [action.example_id]
+    for ex_id in ids:
+        ex = ctx.store.example(ex_id)
+        if ex is None or ex["status"] != "active":
+            return f"example {ex_id} is not an active example"
+        if ex["split"] != "train":
+            return f"example {ex_id} is validation data, which the agent may not change"
+        if ex["origin"] in ("seed", "user"):
+            return f"example {ex_id} was given by the user, which the agent may not change"
+    if action.tool == "relabel":
+        ex = ctx.store.example(action.example_id)
+        if ex is not None and ex["label"] == action.label:
+            return f"example {action.example_id} already has label {action.label!r}"
+    return None

@@ -1,0 +1,115 @@
+"""What every phase of a run shares: the task, config, LLM, store, deduper, budget and progress display."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.dedup import Deduper
+from ..data.store import Store
+from ..llm.base import LLM
+from .config import LoopConfig
+from .task import Task
+
+
+class BudgetExhausted(Exception):  # noqa: N818 - internal control flow, not an error for users
+    """Raised inside a phase when the token or time budget ran out; the runner decides what it means."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Budget:
+    """Token and wall-clock limits of a run. Tokens are the paid (uncached) tokens in the run's ledger."""
+
+    llm: LLM
+    tokens: int | None
+    seconds: float | None
+    started: float = field(default_factory=time.monotonic)
+
+    def tokens_used(self) -> int:
+        return int(self.llm.ledger.summary()["total_tokens"])
+
+    def exhausted(self) -> str | None:
+        """Why the budget is spent, or ``None`` while there is some left."""
+        if self.tokens is not None and self.tokens_used() >= self.tokens:
+            return f"token budget of {self.tokens:,} spent ({self.tokens_used():,} tokens used)"
+        if self.seconds is not None and time.monotonic() - self.started >= self.seconds:
+            return f"time budget of {self.seconds:.0f} s spent"
+        return None
+
+    def check(self) -> None:
+        """Raise :class:`BudgetExhausted` when the budget is spent."""
+        reason = self.exhausted()
+        if reason:
+            raise BudgetExhausted(reason)
+
+    def left(self) -> str:
+        parts = []
+        if self.tokens is not None:
+            parts.append(f"{max(0, self.tokens - self.tokens_used()):,} tokens")
+        if self.seconds is not None:
+            parts.append(f"{max(0.0, self.seconds - (time.monotonic() - self.started)):.0f} s")
+        return ", ".join(parts) or "unlimited"
+
+
+class UI:
+    """rich progress bars for long phases and one-line messages; silent when ``enabled`` is False."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._console = None
+        if enabled:
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+
+    def line(self, message: str, style: str | None = None) -> None:
+        """Print one line (plain text: brackets in messages are not rich markup)."""
+        if self._console is not None:
+            from rich.text import Text
+
+            self._console.print(Text(message, style=style or ""), highlight=False)
+
+    @contextmanager
+    def phase(self, description: str, total: int) -> Iterator[Callable[[], None]]:
+        """A progress bar for ``total`` steps; yields the function that advances it by one."""
+        if self._console is None or total <= 0:
+            yield lambda: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=self._console, transient=True) as progress:
+            task_id = progress.add_task(description, total=total)
+            yield lambda: progress.advance(task_id)
+
+
+@dataclass
+class Context:
+    """State shared by the phases of one run."""
+
+    task: Task
+    config: LoopConfig
+    llm: LLM
+    store: Store
+    dedup: Deduper
+    budget: Budget
+    ui: UI
+    run_dir: Path
+    unlabelled: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def warn(self, message: str) -> None:
+        """Record a warning for the report and show it."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+            self.store.set_meta("warnings", self.warnings)
+        self.ui.line(f"warning: {message}", style="yellow")

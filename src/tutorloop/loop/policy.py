@@ -1,0 +1,86 @@
+"""The deterministic policy: picks refinement actions from the metrics alone.
+
+Used with small local models, which plan poorly: the LLM then only writes and judges examples.
+Rules, in order: stop when validation is perfect; drop training examples the classifier finds
+implausible (the LLM judge confirms before anything is dropped); contrastive pairs across the most
+frequent confusions; harder examples for the weakest labels. New texts are shared among the actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..prompts.schemas import ContrastAction, DropAction, GenerateAction, StopAction
+from .config import LoopConfig
+
+
+@dataclass
+class Decision:
+    """One action, who decided it and why; ``status`` is ``accepted`` or ``rejected: <why>``."""
+
+    action: Any
+    decided_by: str
+    reason: str
+    status: str = "accepted"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action.model_dump(), "decided_by": self.decided_by, "reason": self.reason,
+                "status": self.status}
+
+
+def policy_plan(analysis: dict[str, Any], config: LoopConfig) -> tuple[str, list[Decision]]:
+    """Diagnosis text and decisions for the next round, from one round's analysis.
+
+    >>> a = {"metrics": {"macro_f1": 0.5}, "weak_labels": [{"label": "neg", "f1": 0.4}],
+    ...      "confusions": [{"label": "neg", "predicted": "pos", "count": 3}], "implausible": []}
+    >>> _, ds = policy_plan(a, LoopConfig().resolved(2))
+    >>> [d.action.tool for d in ds]
+    ['contrast', 'generate']
+    """
+    m = analysis["metrics"]
+    if m["macro_f1"] >= 0.999:
+        reason = "validation macro-F1 is already perfect; more data cannot show an improvement"
+        return reason, [Decision(StopAction(tool="stop", reason=reason), "policy", reason)]
+    decisions: list[Decision] = []
+    suspects = [r for r in analysis.get("implausible", []) if r["p_label"] < 0.05][:5]
+    if suspects:
+        reason = (f"{len(suspects)} training example(s) get under 5% probability for their own label; "
+                  "the LLM judge re-checks them before any is dropped")
+        decisions.append(Decision(DropAction(tool="drop", example_ids=[r["id"] for r in suspects],
+                                             reason="implausible to the classifier"), "policy", reason))
+    slots = max(1, config.max_actions_per_round - len(decisions))
+    gens: list[Decision] = []
+    covered: set[str] = set()
+    for pair in analysis["confusions"][: max(1, slots // 2)]:
+        a, b = pair["label"], pair["predicted"]
+        guidance = (f'Texts that resemble "{b}" on the surface (similar words or setting) but clearly belong '
+                    f'to "{a}"; make the deciding cue explicit.')
+        gens.append(Decision(ContrastAction(tool="contrast", label=a, confused_with=b, guidance=guidance),
+                             "policy", f"validation texts of {a!r} were predicted {b!r} {pair['count']} time(s)"))
+        covered.add(a)
+    worst_confusion = {p["label"]: p["predicted"] for p in reversed(analysis["confusions"])}
+    for w in analysis["weak_labels"]:
+        if len(gens) >= slots:
+            break
+        if w["label"] in covered or w["f1"] >= 0.9:
+            continue
+        other = worst_confusion.get(w["label"])
+        guidance = "Harder, less typical examples, different from the usual ones"
+        guidance += f'; cases a classifier could mistake for "{other}".' if other else "."
+        gens.append(Decision(GenerateAction(tool="generate", label=w["label"], guidance=guidance), "policy",
+                             f"{w['label']!r} has validation F1 {w['f1']:.2f}, among the weakest"))
+        covered.add(w["label"])
+    if not gens and analysis["weak_labels"]:
+        w = analysis["weak_labels"][0]
+        gens.append(Decision(GenerateAction(tool="generate", label=w["label"], guidance="Harder, less typical "
+                             "examples."), "policy", f"{w['label']!r} is the weakest label (F1 {w['f1']:.2f})"))
+    per = max(2, min(64, (config.targeted_per_round or 16) // max(1, len(gens))))
+    for d in gens:
+        d.action = d.action.model_copy(update={"n": per})
+    weak = ", ".join(f"{w['label']} (F1 {w['f1']:.2f})" for w in analysis["weak_labels"][:3])
+    conf = ", ".join(f"{p['label']}→{p['predicted']} ×{p['count']}" for p in analysis["confusions"][:3])
+    diagnosis = f"Weakest labels: {weak or 'none'}. Most frequent confusions: {conf or 'none'}."
+    if suspects:
+        diagnosis += f" {len(suspects)} training example(s) look mislabelled."
+    return diagnosis, decisions + gens
