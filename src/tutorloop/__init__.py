@@ -16,6 +16,7 @@ from .errors import (
     TutorloopError,
 )
 from .llm import LLM, FakeLLM, get_llm
+from .loop import LabelSpec, LoopConfig, RunResult, Task, run
 
 __version__ = "0.1.0"
 
@@ -28,10 +29,15 @@ __all__ = [
     "FakeLLM",
     "LLMError",
     "LLMOutputError",
+    "LabelSpec",
+    "LoopConfig",
     "NotTrainedError",
+    "RunResult",
+    "Task",
     "TutorloopError",
     "__version__",
     "get_llm",
+    "run",
     "load",
     "make_classifier",
 ]
