@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from pathlib import Path
 from typing import Any
@@ -262,3 +263,54 @@ def test_single_pass_takes_the_full_loops_token_budget(tmp_path: Path,
     assert single.examples_per_label == 30  # max(default for 3 labels = 24, 90 final examples / 3 labels)
     assert [c["method"] for c in res["cells"]] == ["tutorloop", "single-pass"]
     assert "token_budget = the full loop's 5,000 tokens" in res["cells"][1]["notes"][0]
+
+
+class Curator:
+    """A FakeLLM responder playing an honest curator for the loop: texts carry their label's keywords,
+    blind verification labels by keyword."""
+
+    def __call__(self, req: LLMRequest) -> dict[str, Any]:
+        title = (req.json_schema or {}).get("title", "")
+        msg = req.messages[-1].content
+        if title == "TopicsReply":
+            n = int(re.search(r"List (\d+)", msg).group(1))
+            return {"topics": [f"angle {i}" for i in range(n)]}
+        if title == "TextsReply":
+            label = re.search(r'for the label "(.+?)"', msg).group(1)
+            n = int(re.search(r"Write (\d+)", msg).group(1))
+            salt = zlib.crc32(f"{msg}|{req.sample_index}".encode())
+            return {"texts": [f"{label} {WORDS[label][i % 3]} report {salt % 9973} part {i}"
+                              for i in range(n)]}
+        if title.startswith("Labels"):
+            texts = json.JSONDecoder().raw_decode(msg[msg.index("strings):") + 9:].lstrip())[0]
+            return {"labels": [next((lab for lab in LABELS if lab in t), LABELS[0]) for t in texts]}
+        if title.startswith("Judge"):
+            pairs = json.JSONDecoder().raw_decode(msg[msg.index("items):") + 6:].lstrip())[0]
+            return {"ok": [lab in t for t, lab in pairs]}
+        if title == "DescriptionReply":
+            return {"description": "Texts about it."}
+        return {"diagnosis": "fine", "actions": [{"tool": "stop", "reason": "done"}]}
+
+
+def test_tutorloop_and_single_pass_with_the_real_loop(tmp_path: Path) -> None:
+    llm = FakeLLM(responder=Curator())
+    settings = BenchSettings(k=2, classifier="tfidf", rounds=1, examples_per_label=8,
+                             loop_params={"val_per_label": 4})
+    res = run_bench([str(make_set(tmp_path))], methods=["tutorloop", "single-pass"], seeds=1,
+                    out=tmp_path / "o", settings=settings, llm=llm, progress=False, plot=False)
+    assert not res["failures"], res["failures"]
+    full, single = res["cells"]
+    assert full["method"] == "tutorloop" and full["llm_tokens"] > 0 and full["n_eval"] == 36
+    assert full["accuracy"] >= 0.9  # keyword texts teach TF-IDF this toy task
+    assert full["extra"]["history"][0]["round"] == 0 and full["extra"]["n_train"] >= 2 * 8
+    assert full["extra"]["history"][0]["val_macro_f1"] == 1.0
+    assert single["extra"]["token_budget"] == full["llm_tokens"]
+    assert single["extra"]["config"]["max_rounds"] == 0 and single["extra"]["config"]["token_budget"] > 0
+    assert "token_budget = the full loop's" in single["notes"][0]
+    assert single["llm_tokens"] <= full["llm_tokens"] * 1.1
+    assert (tmp_path / "o" / "runs" / "news" / "seed0" / "tutorloop" / "model").is_dir()
+    # the loop never saw a test text
+    lines = (tmp_path / "news" / "test.jsonl").read_text().splitlines()
+    test_texts = {json.loads(line)["text"] for line in lines}
+    prompts = " ".join(m.content for r in llm.requests for m in r.messages)
+    assert not any(t in prompts for t in test_texts)

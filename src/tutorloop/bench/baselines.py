@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -27,7 +29,7 @@ from ..llm.ledger import Ledger
 from .registry import Cell, MethodOutput, register_method
 
 INVALID = "<no valid answer>"
-_LOOP_USES = ("classifier", "rounds", "examples_per_label", "k")
+_LOOP_USES = ("classifier", "rounds", "examples_per_label", "loop_params", "k")
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -53,6 +55,17 @@ def measure_throughput(predict: Callable[[list[str]], Any], texts: Sequence[str]
 
 
 _CALLS = 0
+
+
+def _score_artifact(folder: Path, cell: Cell) -> tuple[list[str], float]:
+    """Predictions and throughput of the saved artifact, as ``tutorloop.load`` serves it (no torch for
+    embed/setfit: ONNX), so every trained classifier is timed in its deployed form."""
+    from ..classifiers import load
+
+    predictor = load(folder)
+    texts = cell.eval_texts
+    preds = [str(p) for p in predictor.predict(texts)]
+    return preds, measure_throughput(predictor.predict, texts, cell.settings.throughput_texts)
 
 
 def _fresh_ledger(llm: Any) -> Ledger:
@@ -177,10 +190,16 @@ def _few_shot(kind: str) -> Callable[[Cell], MethodOutput]:
         t0 = time.perf_counter()
         clf.fit(cell.fewshot_texts, cell.fewshot_gold)
         train_s = time.perf_counter() - t0
-        preds = [str(p) for p in clf.predict(cell.eval_texts)]
-        tput = measure_throughput(clf.predict, cell.eval_texts, cell.settings.throughput_texts)
+        folder = cell.run_dir / "model"
+        shutil.rmtree(folder, ignore_errors=True)
+        clf.save(folder)
+        try:
+            preds, tput = _score_artifact(folder, cell)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)  # a few-shot model is cheap to rebuild; keep disk free
         return MethodOutput(predictions=preds, throughput=tput,
-                            extra={"n_train": len(cell.split.train_idx), "train_s": round(train_s, 2)})
+                            extra={"n_train": len(cell.split.train_idx), "train_s": round(train_s, 2),
+                                   "inference": "saved artifact (tutorloop.load)"})
 
     method.__name__ = f"few_shot_{kind}"
     method.__doc__ = f"A {kind} classifier fitted on the k real examples per class of the split."
@@ -216,35 +235,40 @@ def _run_loop(cell: Cell, config: Any) -> tuple[Any, MethodOutput]:
 
     llm = cell.llm
     _fresh_ledger(llm)
+    # an interrupted cell left a run folder behind: continue it instead of paying for its curation again
+    resume = (cell.run_dir / "config.json").is_file()
     result = run(_loop_task(cell), llm=llm, classifier=cell.settings.classifier, config=config,
-                 out=cell.run_dir, resume=True, progress=False)
-    texts = cell.eval_texts
-    preds = [str(p) for p in result.predictor.predict(texts)]
-    tput = measure_throughput(result.predictor.predict, texts, cell.settings.throughput_texts)
+                 out=cell.run_dir, resume=resume, progress=False, llm_spec=cell.settings.llm_spec or None)
+    if (cell.run_dir / "model").is_dir():
+        preds, tput = _score_artifact(cell.run_dir / "model", cell)
+        inference = "saved artifact (tutorloop.load)"
+    else:  # a classifier without save(): time the in-memory predictor
+        preds = [str(p) for p in result.predictor.predict(cell.eval_texts)]
+        tput = measure_throughput(result.predictor.predict, cell.eval_texts, cell.settings.throughput_texts)
+        inference = "in-memory predictor"
     ledger = dict(result.ledger or {})
-    tokens = int(ledger.get("total_tokens", 0))
     history = [_round_summary(h) for h in (result.history or [])]
     best = next((h for h in history if h.get("round") == result.best_round), history[-1] if history else {})
     extra = {"best_round": result.best_round, "rounds": len(history), "n_train": best.get("n_train"),
-             "history": history, "ledger": ledger, "run_dir": str(cell.run_dir)}
-    return result, MethodOutput(predictions=preds, llm_tokens=tokens, llm_calls=int(ledger.get("calls", 0)),
-                                throughput=tput, extra=extra)
+             "history": history, "ledger": ledger, "run_dir": str(cell.run_dir), "inference": inference,
+             "config": config.to_dict() if hasattr(config, "to_dict") else None}
+    return result, MethodOutput(predictions=preds, llm_tokens=int(ledger.get("total_tokens", 0)),
+                                llm_calls=int(ledger.get("calls", 0)), throughput=tput, extra=extra)
 
 
 def _round_summary(h: dict[str, Any]) -> dict[str, Any]:
-    keep = ("round", "n_train", "added", "tokens", "seconds", "val_accuracy", "val_macro_f1", "accuracy",
-            "macro_f1", "stop_reason")
-    out = {k: h[k] for k in keep if k in h}
-    val = h.get("val") or h.get("val_metrics")
-    if isinstance(val, dict):
-        out.update({f"val_{k}": val[k] for k in ("accuracy", "macro_f1") if k in val})
+    """The per-round facts worth keeping in results.json (the loop's ``accuracy``/``macro_f1`` are on its
+    own synthetic validation set, hence the ``val_`` prefix)."""
+    out = {k: h[k] for k in ("round", "n_train", "n_val", "added", "dropped", "tokens", "seconds",
+                             "decided_by") if k in h}
+    out.update({f"val_{k}": h[k] for k in ("accuracy", "macro_f1") if k in h})
     return out
 
 
 def _loop_config(cell: Cell, **overrides: Any) -> Any:
     from ..loop.config import LoopConfig
 
-    params: dict[str, Any] = {"seed": cell.seed}
+    params: dict[str, Any] = {"seed": cell.seed, **cell.settings.loop_params}
     if cell.settings.rounds is not None:
         params["max_rounds"] = cell.settings.rounds
     if cell.settings.examples_per_label is not None:

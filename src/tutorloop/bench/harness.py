@@ -153,8 +153,12 @@ def _check_grid(datasets: list[BenchDataset], methods: list[Method], settings: B
             LoopConfig,  # fail early, before any LLM call, if the loop or a setting is bad
         )
 
-        overrides: dict[str, Any] = {"max_rounds": settings.rounds} if settings.rounds is not None else {}
-        LoopConfig(examples_per_label=settings.examples_per_label, **overrides)
+        overrides: dict[str, Any] = dict(settings.loop_params)
+        if settings.rounds is not None:
+            overrides["max_rounds"] = settings.rounds
+        if settings.examples_per_label is not None:
+            overrides["examples_per_label"] = settings.examples_per_label
+        LoopConfig.from_dict(overrides)
 
 
 def _fingerprint(ds: BenchDataset, seed: int, method: Method, settings: BenchSettings) -> str:

@@ -32,7 +32,8 @@ class BenchSettings:
     ``llm_sample``: texts the zero-shot LLM classifies (a seeded sample of the evaluation set; 0 = all);
     ``classifier``: the classifier the loop methods train; ``rounds`` / ``examples_per_label``: optional
     LoopConfig overrides (``max_rounds`` / ``examples_per_label``) for the full loop; ``throughput_texts``:
-    how many texts time a classifier's inference; ``llm_spec``: the LLM's spec, recorded in results.
+    how many texts time a classifier's inference; ``llm_spec``: the LLM's spec, recorded in results;
+    ``loop_params``: further LoopConfig fields for both loop methods (e.g. ``{"time_budget_s": 900}``).
     """
 
     k: int = 8
@@ -42,6 +43,7 @@ class BenchSettings:
     examples_per_label: int | None = None
     throughput_texts: int = 1000
     llm_spec: str = ""
+    loop_params: dict[str, Any] = field(default_factory=dict)
 
     def relevant(self, keys: tuple[str, ...]) -> dict[str, Any]:
         """The settings named in ``keys``, for a method's resume fingerprint."""

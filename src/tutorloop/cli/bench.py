@@ -42,6 +42,8 @@ def _methods(value: str) -> list[str]:
 @click.option("--rounds", type=click.IntRange(0, 50), default=None, help="Override the loop's max_rounds.")
 @click.option("--examples-per-label", type=click.IntRange(1, 1000), default=None,
               help="Override the loop's examples_per_label.")
+@click.option("--loop-param", "loop_params", multiple=True, metavar="KEY=VALUE",
+              help="Another LoopConfig field for the loop methods, e.g. time_budget_s=900. Repeatable.")
 @click.option("--tasks", "tasks_path", type=click.Path(dir_okay=False), default=None,
               help="Tasks file with a one-line description per data set [default: benchmarks/tasks.yaml].")
 @click.option("--cache/--no-cache", default=False, show_default=True,
@@ -51,7 +53,8 @@ def _methods(value: str) -> list[str]:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def bench_cmd(data: tuple[str, ...], llm_spec: str, classifier: str, seeds: int, methods: str,
               llm_sample: int, k: int, out: str, rounds: int | None, examples_per_label: int | None,
-              tasks_path: str | None, cache: bool, throughput_texts: int, no_progress: bool) -> None:
+              loop_params: tuple[str, ...], tasks_path: str | None, cache: bool, throughput_texts: int,
+              no_progress: bool) -> None:
     """Benchmark tutorloop against zero- and few-shot baselines on labelled test sets.
 
     \b
@@ -67,7 +70,7 @@ def bench_cmd(data: tuple[str, ...], llm_spec: str, classifier: str, seeds: int,
     chosen = resolve_methods(names)
     settings = BenchSettings(k=k, llm_sample=llm_sample, classifier=classifier, rounds=rounds,
                              examples_per_label=examples_per_label, throughput_texts=throughput_texts,
-                             llm_spec=llm_spec)
+                             llm_spec=llm_spec, loop_params=_loop_params(loop_params))
     if any("classifier" in m.uses for m in chosen):
         from ..classifiers import classifier_class
 
@@ -85,6 +88,19 @@ def bench_cmd(data: tuple[str, ...], llm_spec: str, classifier: str, seeds: int,
     _echo_summary(results, Path(out))
     if results.get("failures"):
         raise click.exceptions.Exit(1)
+
+
+def _loop_params(pairs: tuple[str, ...]) -> dict[str, object]:
+    """``KEY=VALUE`` strings to a dict; values are read as YAML scalars (900 -> int, false -> bool)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--loop-param needs KEY=VALUE (e.g. time_budget_s=900). Got {pair!r} instead.")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def _echo_summary(results: dict, out: Path) -> None:
