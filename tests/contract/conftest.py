@@ -76,7 +76,9 @@ def saved(fitted, tmp_path_factory):
 
     def get(kind: str) -> Path:
         if kind not in cache:
-            cache[kind] = fitted(kind).save(tmp_path_factory.mktemp(kind) / "model", metrics={"accuracy": 1.0})
+            cache[kind] = fitted(kind).save(
+                tmp_path_factory.mktemp(kind) / "model", metrics={"accuracy": 1.0}
+            )
         return cache[kind]
 
     return get

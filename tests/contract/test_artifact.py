@@ -63,7 +63,9 @@ def test_newer_format_version(copy_of):
         load(path)
 
 
-@pytest.mark.parametrize("kind,name", [("tfidf", "model.skops"), ("embed", "encoder.onnx"), ("embed", "head.json")])
+@pytest.mark.parametrize(
+    "kind,name", [("tfidf", "model.skops"), ("embed", "encoder.onnx"), ("embed", "head.json")]
+)
 def test_missing_model_file(copy_of, kind, name):
     path = copy_of(kind)
     (path / name).unlink()

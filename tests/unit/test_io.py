@@ -43,7 +43,9 @@ def test_parquet(tmp_path):
 
 def test_missing_column_names_line_and_fix(tmp_path):
     path = tmp_path / "d.jsonl"
-    path.write_text(json.dumps({"text": "a", "label": "x"}) + "\n" + json.dumps({"txt": "b", "label": "y"}) + "\n")
+    path.write_text(
+        json.dumps({"text": "a", "label": "x"}) + "\n" + json.dumps({"txt": "b", "label": "y"}) + "\n"
+    )
     with pytest.raises(DataError, match=r"line 2: no column 'text' \(columns: label, txt\).*--text-column"):
         read_labelled(path)
 

@@ -23,10 +23,18 @@ from .base import TextClassifier
 # kind -> (module, class, extra that provides its dependencies, modules that extra must make importable)
 _KINDS: dict[str, tuple[str, str, str | None, tuple[str, ...]]] = {
     "tfidf": ("tutorloop.classifiers.tfidf", "TfidfClassifier", None, ()),
-    "embed": ("tutorloop.classifiers.embed", "EmbedClassifier", "embed",
-              ("torch", "sentence_transformers", "onnxruntime", "tokenizers", "onnx")),
-    "setfit": ("tutorloop.classifiers.setfit_adapter", "SetFitClassifier", "setfit",
-               ("torch", "sentence_transformers", "setfit", "onnxruntime", "tokenizers", "onnx")),
+    "embed": (
+        "tutorloop.classifiers.embed",
+        "EmbedClassifier",
+        "embed",
+        ("torch", "sentence_transformers", "onnxruntime", "tokenizers", "onnx"),
+    ),
+    "setfit": (
+        "tutorloop.classifiers.setfit_adapter",
+        "SetFitClassifier",
+        "setfit",
+        ("torch", "sentence_transformers", "setfit", "onnxruntime", "tokenizers", "onnx"),
+    ),
 }
 
 KINDS = tuple(_KINDS)
@@ -59,17 +67,19 @@ def classifier_class(kind: str) -> type[TextClassifier]:
 def make_classifier(kind: str, **params: Any) -> TextClassifier:
     """Build an untrained classifier of ``kind`` with keyword ``params``.
 
-    >>> make_classifier("tfdf")
+    >>> make_classifier("tfdf")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    tutorloop.errors.ConfigError: Unknown classifier kind 'tfdf'; choose one of tfidf, embed, setfit. Did you mean 'tfidf'?
+    tutorloop.errors.ConfigError: Unknown classifier kind 'tfdf'; ... Did you mean 'tfidf'?
     """
     cls = classifier_class(kind)
     try:
         return cls(**params)
     except TypeError as exc:
         valid = sorted(cls().get_params())
-        raise ConfigError(f"Bad parameter for the {kind!r} classifier ({exc}); valid: {', '.join(valid)}.") from exc
+        raise ConfigError(
+            f"Bad parameter for the {kind!r} classifier ({exc}); valid: {', '.join(valid)}."
+        ) from exc
 
 
 __all__ = ["KINDS", "Predictor", "TextClassifier", "classifier_class", "load", "make_classifier"]

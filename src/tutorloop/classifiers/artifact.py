@@ -46,17 +46,41 @@ MANIFEST = "manifest.json"
 CARD = "README.md"
 KINDS = ("tfidf", "embed", "setfit")
 
-_LIBRARIES = ("numpy", "scikit-learn", "skops", "onnxruntime", "onnx", "tokenizers", "torch",
-              "sentence-transformers", "transformers", "setfit")
+_LIBRARIES = (
+    "numpy",
+    "scikit-learn",
+    "skops",
+    "onnxruntime",
+    "onnx",
+    "tokenizers",
+    "torch",
+    "sentence-transformers",
+    "transformers",
+    "setfit",
+)
 
 # Exactly the non-default types a TfidfClassifier pipeline contains; nothing else is trusted on load.
 SKOPS_TRUSTED = [
-    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.slice", "builtins.str", "builtins.int",
-    "builtins.float", "builtins.bool", "builtins.NoneType",
-    "numpy.float64", "numpy.int64", "numpy.int32", "numpy.ndarray", "numpy.dtype",
-    "scipy.sparse._csr.csr_matrix", "scipy.sparse._csr.csr_array",
-    "sklearn.feature_extraction.text.TfidfVectorizer", "sklearn.feature_extraction.text.TfidfTransformer",
-    "sklearn.linear_model._logistic.LogisticRegression", "sklearn.pipeline.FeatureUnion",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.tuple",
+    "builtins.slice",
+    "builtins.str",
+    "builtins.int",
+    "builtins.float",
+    "builtins.bool",
+    "builtins.NoneType",
+    "numpy.float64",
+    "numpy.int64",
+    "numpy.int32",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "scipy.sparse._csr.csr_matrix",
+    "scipy.sparse._csr.csr_array",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.pipeline.FeatureUnion",
     "sklearn.pipeline.Pipeline",
 ]
 
@@ -101,7 +125,9 @@ def load_skops(path: Path) -> Any:
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:
-        raise ArtifactError(f"{path} is not a readable skops file ({exc}); re-train and save the model.") from exc
+        raise ArtifactError(
+            f"{path} is not a readable skops file ({exc}); re-train and save the model."
+        ) from exc
     unknown = sorted(set(untrusted) - set(SKOPS_TRUSTED))
     if unknown:
         raise ArtifactError(
@@ -111,7 +137,9 @@ def load_skops(path: Path) -> Any:
     try:
         return sio.load(path, trusted=sorted(set(untrusted)))
     except Exception as exc:
-        raise ArtifactError(f"Could not load {path}: {exc}. The file may be corrupt; re-train the model.") from exc
+        raise ArtifactError(
+            f"Could not load {path}: {exc}. The file may be corrupt; re-train the model."
+        ) from exc
 
 
 # -- writing --------------------------------------------------------------------------------------------
@@ -130,7 +158,9 @@ def write_artifact(
     if out.exists() and not out.is_dir():
         raise ArtifactError(f"{out} exists and is not a directory; choose another --out path.")
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST).exists():
-        raise ArtifactError(f"{out} is a non-empty directory that is not a tutorloop model; refusing to overwrite.")
+        raise ArtifactError(
+            f"{out} is a non-empty directory that is not a tutorloop model; refusing to overwrite."
+        )
     tmp = out.with_name(out.name + ".tmp-write")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -157,7 +187,9 @@ def write_artifact(
             "library_versions": library_versions(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / MANIFEST).write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         (tmp / CARD).write_text(model_card(manifest), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
@@ -197,7 +229,7 @@ def model_card(manifest: dict[str, Any]) -> str:
         "model.predict(['some text'])",
         "```",
         "",
-        "or `tutorloop predict MODEL \"some text\"` / `tutorloop serve MODEL`.",
+        'or `tutorloop predict MODEL "some text"` / `tutorloop serve MODEL`.',
         "",
         "## Training data",
         "",
@@ -215,11 +247,19 @@ def model_card(manifest: dict[str, Any]) -> str:
     scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
     if scalars:
         lines += ["| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in scalars.items()]
+        lines += [
+            f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in scalars.items()
+        ]
     else:
         lines.append("No held-out metrics were recorded for this model.")
-    lines += ["", "## Model", "", f"Kind `{manifest['kind']}`; truncation: `{json.dumps(manifest['truncation'])}`.",
-              f"Parameters: `{json.dumps(manifest['params'])}`.", ""]
+    lines += [
+        "",
+        "## Model",
+        "",
+        f"Kind `{manifest['kind']}`; truncation: `{json.dumps(manifest['truncation'])}`.",
+        f"Parameters: `{json.dumps(manifest['params'])}`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -232,7 +272,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not root.exists():
         raise ArtifactError(f"No model at {root}: the path does not exist. Train one with `tutorloop train`.")
     if not root.is_dir():
-        raise ArtifactError(f"{root} is not a model directory; a tutorloop model is a directory with manifest.json.")
+        raise ArtifactError(
+            f"{root} is not a model directory; a tutorloop model is a directory with manifest.json."
+        )
     mpath = root / MANIFEST
     if not mpath.is_file():
         raise ArtifactError(f"{root} is not a tutorloop model: it has no {MANIFEST}.")
@@ -255,7 +297,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         if key not in manifest:
             raise ArtifactError(f"{mpath} lacks '{key}'; the manifest is corrupt.")
     if manifest["kind"] not in KINDS:
-        raise ArtifactError(f"{root} has unknown kind {manifest['kind']!r}; expected one of {', '.join(KINDS)}.")
+        raise ArtifactError(
+            f"{root} has unknown kind {manifest['kind']!r}; expected one of {', '.join(KINDS)}."
+        )
     for name, digest in manifest["files"].items():
         fpath = root / name
         if not fpath.is_file():
@@ -310,7 +354,9 @@ class SkopsPredictor(Predictor):
         self._max_chars = int(manifest.get("truncation", {}).get("max_chars") or 0)
         n = len(getattr(self._pipeline, "classes_", []))
         if n != len(self.classes_):
-            raise ArtifactError(f"{path}: the model has {n} classes but the manifest lists {len(self.classes_)}.")
+            raise ArtifactError(
+                f"{path}: the model has {n} classes but the manifest lists {len(self.classes_)}."
+            )
 
     def _proba(self, texts: list[str]) -> np.ndarray:
         if self._max_chars:

@@ -79,8 +79,10 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """Predicted label names (an object array of ``str``)."""
         proba = self.predict_proba(texts)
-        return np.asarray(self.classes_, dtype=object)[proba.argmax(axis=1)] if len(proba) else np.array(
-            [], dtype=object
+        return (
+            np.asarray(self.classes_, dtype=object)[proba.argmax(axis=1)]
+            if len(proba)
+            else np.array([], dtype=object)
         )
 
     def save(
@@ -125,7 +127,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             raise DataError("labels must be a list of strings, one per text.")
         labels = [str(lab) if isinstance(lab, np.str_) else lab for lab in labels]
         if len(texts) != len(labels):
-            raise DataError(f"Got {len(texts)} texts but {len(labels)} labels; give exactly one label per text.")
+            raise DataError(
+                f"Got {len(texts)} texts but {len(labels)} labels; give exactly one label per text."
+            )
         if not texts:
             raise DataError("No training texts; give at least two examples of two different labels.")
         for i, lab in enumerate(labels):

@@ -56,9 +56,14 @@ class EmbedClassifier(TextClassifier):
         return self.head_.predict_proba(self._embed(texts))
 
     def _truncation(self) -> dict[str, Any]:
-        return {"unit": "tokens", "max_seq_length": int(self.max_seq_length),
-                "max_chars": chars_for(self.max_seq_length)}
+        return {
+            "unit": "tokens",
+            "max_seq_length": int(self.max_seq_length),
+            "max_chars": chars_for(self.max_seq_length),
+        }
 
     def _save_model(self, directory: Path) -> dict[str, Any]:
-        info = save_encoder_model(get_encoder(self.encoder).model, directory, self.head_, quantize=self.quantize)
+        info = save_encoder_model(
+            get_encoder(self.encoder).model, directory, self.head_, quantize=self.quantize
+        )
         return info | {"encoder": self.encoder or DEFAULT_ENCODER}

@@ -88,7 +88,10 @@ class Encoder:
 
     @property
     def dim(self) -> int:
-        get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        get = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         return int(get())
 
     def encode(self, texts: list[str], max_seq_length: int = 256) -> np.ndarray:
@@ -110,8 +113,13 @@ class Encoder:
         old = self.model.max_seq_length
         self.model.max_seq_length = max_seq_length
         try:
-            vecs = self.model.encode([t[:cut] for t in texts], batch_size=self.batch_size, convert_to_numpy=True,
-                                     normalize_embeddings=True, show_progress_bar=False)
+            vecs = self.model.encode(
+                [t[:cut] for t in texts],
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         finally:
             self.model.max_seq_length = old
         return np.asarray(vecs, dtype=np.float32)
@@ -178,14 +186,22 @@ def _export(st_model: Any, out: Path, quantize: bool) -> None:
         warnings.simplefilter("ignore")
         root_logger.setLevel(logging.ERROR)
         try:
-            torch.onnx.export(_Body(), tuple(sample[n] for n in names), str(fp32), input_names=names,
-                              output_names=["last_hidden_state"], dynamic_axes=dyn, opset_version=OPSET,
-                              dynamo=False)
+            torch.onnx.export(
+                _Body(),
+                tuple(sample[n] for n in names),
+                str(fp32),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes=dyn,
+                opset_version=OPSET,
+                dynamo=False,
+            )
             if quantize:
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-                quantize_dynamic(str(fp32), str(out / "encoder.onnx"), weight_type=QuantType.QInt8,
-                                 per_channel=True)
+                quantize_dynamic(
+                    str(fp32), str(out / "encoder.onnx"), weight_type=QuantType.QInt8, per_channel=True
+                )
                 fp32.unlink()
             else:
                 fp32.rename(out / "encoder.onnx")
@@ -223,20 +239,27 @@ def export_onnx(st_model: Any, *, quantize: bool = True) -> Path:
 
 
 def _prune(root: Path) -> None:
-    dirs = sorted((d for d in root.iterdir() if d.is_dir() and ".tmp-" not in d.name),
-                  key=lambda d: d.stat().st_mtime, reverse=True)
+    dirs = sorted(
+        (d for d in root.iterdir() if d.is_dir() and ".tmp-" not in d.name),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
     for d in dirs[_EXPORT_KEEP:]:
         shutil.rmtree(d, ignore_errors=True)
 
 
 def save_encoder_model(st_model: Any, directory: Path, head: Any, *, quantize: bool) -> dict[str, Any]:
-    """Write ``encoder.onnx``, ``tokenizer.json`` and ``head.json`` (logistic regression) into ``directory``."""
+    """Write ``encoder.onnx``, ``tokenizer.json`` and ``head.json`` (the logistic-regression head)."""
     import json
 
     src = export_onnx(st_model, quantize=quantize)
     shutil.copyfile(src / "encoder.onnx", directory / "encoder.onnx")
     shutil.copyfile(src / "tokenizer.json", directory / "tokenizer.json")
-    head_doc = {"type": "logistic_regression", "coef": head.coef_.tolist(), "intercept": head.intercept_.tolist()}
+    head_doc = {
+        "type": "logistic_regression",
+        "coef": head.coef_.tolist(),
+        "intercept": head.intercept_.tolist(),
+    }
     (directory / "head.json").write_text(json.dumps(head_doc), encoding="utf-8")
     tok = st_model.tokenizer
     return {

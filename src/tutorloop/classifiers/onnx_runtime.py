@@ -100,7 +100,9 @@ class OnnxEncoder:
             opts.inter_op_num_threads = 1
             self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise ArtifactError(f"Could not load the encoder {model_path} ({exc}); the file may be corrupt.") from exc
+            raise ArtifactError(
+                f"Could not load the encoder {model_path} ({exc}); the file may be corrupt."
+            ) from exc
         self.tokenizer.enable_truncation(max_length=int(max_seq_length))
         self.tokenizer.enable_padding(pad_id=int(pad_id), pad_token=pad_token)
         self.inputs = [i.name for i in self.session.get_inputs()]
@@ -135,18 +137,23 @@ class OnnxEncoder:
 class OnnxPredictor(Predictor):
     """An embed or setfit model: ONNX encoder + logistic-regression head from ``head.json``."""
 
-    def __init__(self, manifest: dict[str, Any], path: Path, *, threads: int | None = None,
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, manifest: dict[str, Any], path: Path, *, threads: int | None = None, batch_size: int = 64
+    ) -> None:
         super().__init__(manifest, path)
         try:
             head = json.loads((path / HEAD_FILE).read_text(encoding="utf-8"))
             self.coef = np.array(head["coef"], dtype=np.float64)
             self.intercept = np.array(head["intercept"], dtype=np.float64)
         except (OSError, ValueError, KeyError) as exc:
-            raise ArtifactError(f"{path / HEAD_FILE} is missing or corrupt ({exc}); re-save the model.") from exc
+            raise ArtifactError(
+                f"{path / HEAD_FILE} is missing or corrupt ({exc}); re-save the model."
+            ) from exc
         n_rows = 2 if self.coef.shape[0] == 1 else self.coef.shape[0]
         if n_rows != len(self.classes_):
-            raise ArtifactError(f"{path}: the head has {n_rows} classes but the manifest lists {len(self.classes_)}.")
+            raise ArtifactError(
+                f"{path}: the head has {n_rows} classes but the manifest lists {len(self.classes_)}."
+            )
         info = manifest.get("model", {})
         trunc = manifest.get("truncation", {})
         self.encoder = OnnxEncoder(

@@ -1,4 +1,6 @@
-"""SetFit: contrastive fine-tuning of the sentence encoder, then a logistic-regression head (extra ``[setfit]``).
+"""SetFit: contrastive fine-tuning of the sentence encoder, then a logistic-regression head.
+
+Needs the extra ``[setfit]``.
 
 Defaults are sized for a 2-core CPU: one epoch over at most ``max_steps`` batches of sampled pairs
 (pairs are sampled, never all n² of them), and ``max_seq_length`` set on the body itself, where
@@ -91,7 +93,6 @@ class SetFitClassifier(TextClassifier):
 
         from datasets import Dataset
         from setfit import SetFitModel, Trainer, TrainingArguments
-
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         source = resolve_encoder(self.encoder)
@@ -105,10 +106,17 @@ class SetFitClassifier(TextClassifier):
             # SetFit ignores TrainingArguments.max_length for the body unless it is set on the body itself.
             model.model_body.max_seq_length = int(self.max_seq_length)
             args = TrainingArguments(
-                output_dir=tmp, save_strategy="no", report_to="none", logging_strategy="no",
-                show_progress_bar=False, batch_size=int(self.batch_size), num_epochs=int(self.num_epochs),
-                num_iterations=int(self.num_iterations), max_steps=self._step_cap(len(texts)),
-                body_learning_rate=float(self.body_learning_rate), max_length=int(self.max_seq_length),
+                output_dir=tmp,
+                save_strategy="no",
+                report_to="none",
+                logging_strategy="no",
+                show_progress_bar=False,
+                batch_size=int(self.batch_size),
+                num_epochs=int(self.num_epochs),
+                num_iterations=int(self.num_iterations),
+                max_steps=self._step_cap(len(texts)),
+                body_learning_rate=float(self.body_learning_rate),
+                max_length=int(self.max_seq_length),
                 seed=int(self.seed),
             )
             trainer = Trainer(model=model, args=args, train_dataset=data)
@@ -129,17 +137,27 @@ class SetFitClassifier(TextClassifier):
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         cut = chars_for(self.max_seq_length)
-        vecs = self.model_.model_body.encode([t[:cut] for t in texts], batch_size=64, convert_to_numpy=True,
-                                             normalize_embeddings=True, show_progress_bar=False)
+        vecs = self.model_.model_body.encode(
+            [t[:cut] for t in texts],
+            batch_size=64,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vecs, dtype=np.float32)
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.model_.model_head.predict_proba(self._embed(texts))
 
     def _truncation(self) -> dict[str, Any]:
-        return {"unit": "tokens", "max_seq_length": int(self.max_seq_length),
-                "max_chars": chars_for(self.max_seq_length)}
+        return {
+            "unit": "tokens",
+            "max_seq_length": int(self.max_seq_length),
+            "max_chars": chars_for(self.max_seq_length),
+        }
 
     def _save_model(self, directory: Path) -> dict[str, Any]:
-        info = save_encoder_model(self.model_.model_body, directory, self.model_.model_head, quantize=self.quantize)
+        info = save_encoder_model(
+            self.model_.model_body, directory, self.model_.model_head, quantize=self.quantize
+        )
         return info | {"encoder": self.encoder or DEFAULT_ENCODER, "fine_tuned": True}

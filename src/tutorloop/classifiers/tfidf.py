@@ -1,4 +1,7 @@
-"""TF-IDF (word 1-2 grams + character 2-5 grams) + logistic regression. Base install, trains in milliseconds."""
+"""TF-IDF (word 1-2 grams + character 2-5 grams) + logistic regression.
+
+Base install; trains in milliseconds.
+"""
 
 from __future__ import annotations
 
@@ -48,10 +51,22 @@ class TfidfClassifier(TextClassifier):
     def _build(self) -> Pipeline:
         features = FeatureUnion(
             [
-                ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1,
-                                         max_features=self.max_features)),
-                ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
-                                         min_df=1, max_features=self.max_features)),
+                (
+                    "word",
+                    TfidfVectorizer(
+                        ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=self.max_features
+                    ),
+                ),
+                (
+                    "char",
+                    TfidfVectorizer(
+                        analyzer="char_wb",
+                        ngram_range=(2, 5),
+                        sublinear_tf=True,
+                        min_df=1,
+                        max_features=self.max_features,
+                    ),
+                ),
             ]
         )
         head = LogisticRegression(C=self.C, max_iter=2000, class_weight=self.class_weight)

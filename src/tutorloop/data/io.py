@@ -30,7 +30,9 @@ FORMATS = (".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".parquet", ".txt")
 def _format(path: Path, allowed: tuple[str, ...]) -> str:
     suffix = path.suffix.lower()
     if suffix not in allowed:
-        raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use one of {', '.join(allowed)}.")
+        raise DataError(
+            f"{path}: unsupported file type {suffix or '(none)'!r}; use one of {', '.join(allowed)}."
+        )
     return suffix
 
 
@@ -63,7 +65,9 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}, line {lineno}: invalid JSON ({exc.msg}).") from None
         if not isinstance(row, dict):
-            raise DataError(f"{path}, line {lineno}: expected a JSON object per line, got {type(row).__name__}.")
+            raise DataError(
+                f"{path}, line {lineno}: expected a JSON object per line, got {type(row).__name__}."
+            )
         yield lineno, row
 
 

@@ -54,8 +54,12 @@ def evaluate(
         per_class[lab] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
     present = [lab for lab in labels if per_class[lab]["support"] > 0 or any(p == lab for p in y_pred)]
     macro_f1 = float(np.mean([per_class[lab]["f1"] for lab in present])) if present else 0.0
-    pairs = [(labels[i], labels[j], int(cm[i, j])) for i in range(len(labels)) for j in range(len(labels))
-             if i != j and cm[i, j] > 0]
+    pairs = [
+        (labels[i], labels[j], int(cm[i, j]))
+        for i in range(len(labels))
+        for j in range(len(labels))
+        if i != j and cm[i, j] > 0
+    ]
     pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
     result: dict[str, Any] = {
         "n": n,

@@ -1,0 +1,127 @@
+"""The HTTP server over real HTTP on loopback (uvicorn in a thread), including 4xx errors."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tutorloop.classifiers import make_classifier
+from tutorloop.data.io import read_labelled
+
+TINY = Path(__file__).parents[1] / "contract" / "tiny.jsonl"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(model_dir: Path, **limits):
+    import uvicorn
+
+    from tutorloop.serve.app import create_app
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(model_dir, **limits), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert time.time() < deadline, "server did not start"
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module", params=["tfidf", "embed"])
+def base_url(request, tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("serve") / "model"
+    make_classifier(request.param).fit(*read_labelled(TINY)).save(model_dir, metrics={"accuracy": 0.9})
+    server, thread, url = _serve(model_dir, max_batch=8, max_text_chars=2000, max_body_bytes=50_000)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_health_and_info(base_url):
+    assert httpx.get(f"{base_url}/health").json() == {"status": "ok"}
+    info = httpx.get(f"{base_url}/info").json()
+    assert info["labels"] == ["cooking", "sports", "tech", "weather"]
+    assert info["metrics"] == {"accuracy": 0.9}
+    assert info["kind"] in ("tfidf", "embed")
+    assert info["limits"]["max_batch"] == 8
+
+
+def test_predict_one_and_many(base_url):
+    one = httpx.post(f"{base_url}/predict", json={"text": "Heavy snow and strong winds tonight"}).json()
+    assert one["label"] == "weather"
+    assert set(one["predictions"][0]["probabilities"]) == {"cooking", "sports", "tech", "weather"}
+    assert sum(one["predictions"][0]["probabilities"].values()) == pytest.approx(1.0)
+    many = httpx.post(
+        f"{base_url}/predict", json={"texts": ["Bake the bread for an hour", "The striker scored a goal"]}
+    ).json()
+    assert [p["label"] for p in many["predictions"]] == ["cooking", "sports"]
+    assert many["label"] is None
+
+
+def test_openapi_docs(base_url):
+    spec = httpx.get(f"{base_url}/openapi.json").json()
+    assert "/predict" in spec["paths"]
+    assert httpx.get(f"{base_url}/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "payload,status,error",
+    [
+        ({"text": ""}, 422, "ValidationError"),
+        ({"text": "   "}, 422, "ValidationError"),
+        ({"texts": []}, 422, "ValidationError"),
+        ({}, 422, "ValidationError"),
+        ({"text": "a", "texts": ["b"]}, 422, "ValidationError"),
+        ({"text": 5}, 422, "ValidationError"),
+        ({"text": "a", "extra": 1}, 422, "ValidationError"),
+        ({"texts": ["x"] * 9}, 413, "BatchTooLarge"),
+        ({"text": "x" * 2001}, 413, "TextTooLong"),
+        ({"text": "x" * 60_000}, 413, "PayloadTooLarge"),
+    ],
+)
+def test_bad_requests_get_json_4xx_and_server_stays_up(base_url, payload, status, error):
+    r = httpx.post(f"{base_url}/predict", json=payload)
+    assert r.status_code == status, r.text
+    assert r.json()["error"] == error
+    assert httpx.get(f"{base_url}/health").status_code == 200
+
+
+def test_malformed_json_and_non_utf8_body(base_url):
+    headers = {"content-type": "application/json"}
+    r = httpx.post(f"{base_url}/predict", content=b'{"text": "caf\xe9"}', headers=headers)
+    assert r.status_code == 400 and r.json()["error"] == "BadRequest"
+    r = httpx.post(f"{base_url}/predict", content=b"{not json", headers=headers)
+    assert r.status_code == 422 and r.json()["error"] == "ValidationError"
+    assert httpx.get(f"{base_url}/nope").json()["error"] == "NotFound"
+    assert httpx.post(f"{base_url}/predict", json={"text": "tennis final"}).status_code == 200
+
+
+def test_chunked_oversized_body_is_refused(base_url):
+    def chunks():
+        for _ in range(100):
+            yield b"x" * 1000
+
+    r = httpx.post(f"{base_url}/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert httpx.get(f"{base_url}/health").status_code == 200
+
+
+def test_serve_imports_no_llm_route():
+    import ast
+
+    src = (Path(__file__).parents[2] / "src/tutorloop/serve/app.py").read_text()
+    modules = {n.module for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom) and n.level}
+    assert modules <= {"classifiers.artifact", "errors", "types"}
