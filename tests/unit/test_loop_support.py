@@ -18,7 +18,7 @@ from tutorloop.types import LLMRequest
 WORDS = ("film", "story", "acting", "scene", "plot", "ending", "music", "cast", "script", "camera", "pace",
          "dialogue", "hero", "villain", "sequel", "director", "moment", "style", "tone", "score")
 KEYWORDS = {"positive": ("wonderful", "loved", "brilliant"), "negative": ("awful", "hated", "boring"),
-            "neutral": ("okay", "average", "fine")}
+            "neutral": ("okay", "average", "fine", "meh")}
 
 
 def _rng_words(seed: str, k: int) -> list[str]:
@@ -52,17 +52,24 @@ class Curator:
     ``mislabel_every`` writes every k-th text with another label's keyword (to be caught by verification)."""
 
     def __init__(self, labels: list[str], *, refuse: tuple[str, ...] = (), agent_plan: Any = None,
-                 mislabel_every: int = 0, dup_every: int = 0):
+                 mislabel_every: int = 0, dup_every: int = 0, guided_keyword: dict[str, str] | None = None,
+                 fail_after: int | None = None):
         self.labels = labels
         self.refuse = refuse
         self.agent_plan = agent_plan
         self.mislabel_every = mislabel_every
         self.dup_every = dup_every
         self.counter = 0
+        self.guided_keyword = guided_keyword or {}
+        self.fail_after = fail_after
+        self.calls = 0
         self.seen: list[LLMRequest] = []
 
     def __call__(self, req: LLMRequest) -> Any:
         self.seen.append(req)
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise RuntimeError("simulated crash")
         title = schema_title(req)
         msg = user_text(req)
         if title == "TopicsReply":
@@ -81,6 +88,8 @@ class Curator:
                 if self.mislabel_every and self.counter % self.mislabel_every == 0:
                     lab = next(x for x in self.labels if x != label)
                 kw = KEYWORDS.get(lab, (lab,))[i % 3]
+                if "Guidance:" in msg and lab in self.guided_keyword:
+                    kw = self.guided_keyword[lab]
                 words = _rng_words(f"{msg}|{req.sample_index}|{i}", 6)
                 if self.dup_every and self.counter % self.dup_every == 0 and texts:
                     texts.append(texts[-1] + "!")

@@ -98,7 +98,7 @@ def curation_jobs(ctx: Context, topics: dict[str, dict[str, list[str]]], *, spli
     origin = "curated" if split == "train" else "validation"
     by_label = []
     for lab in ctx.task.label_names:
-        want = per_label[lab] if isinstance(per_label, dict) else per_label
+        want = per_label.get(lab, 0) if isinstance(per_label, dict) else per_label
         rng = random.Random(f"{ctx.config.seed}:{split}:{lab}")
         styles = list(STYLES)
         rng.shuffle(styles)

@@ -235,10 +235,11 @@ class _Loop:
             per_label = {lab.name: max(0, epl - len(lab.examples)) for lab in ctx.task.labels}
             if not has_dev and ctx.unlabelled:
                 curate.label_unlabelled(ctx, min(400, (cfg.val_per_label or 4) * len(ctx.task.labels)))
-            jobs = curate.curation_jobs(ctx, topics, split="train", per_label=per_label)
+            jobs = []  # validation first: it is small, and a budget that ends mid-phase still leaves a score
             if not has_dev and not ctx.unlabelled:
                 jobs += curate.curation_jobs(ctx, topics, split="val", per_label=cfg.val_per_label or 4)
-            stats = curate.run_generation(ctx, jobs, "Curating examples")
+            jobs += curate.curation_jobs(ctx, topics, split="train", per_label=per_label)
+            curate.run_generation(ctx, jobs, "Curating examples")
             if cfg.verify:
                 curate.verify_pending(ctx, 0)
             need = curate.topup_targets(ctx, epl)
@@ -256,7 +257,6 @@ class _Loop:
         self._check_curated(partial)
         ctx.store.finish_phase("curate", {"topics": topics, "partial": partial,
                                           "seconds": round(time.monotonic() - t0, 1)})
-        del stats
         return topics
 
     def _check_curated(self, partial: str | None) -> None:

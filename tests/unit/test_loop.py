@@ -1,0 +1,216 @@
+"""The Curate-Train-Refine loop end to end with FakeLLM and the TF-IDF classifier."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from test_loop_support import count_purposes, fake_llm
+
+from tutorloop.data.store import Store
+from tutorloop.errors import BudgetError, DataError
+from tutorloop.loop import LabelSpec, LoopConfig, Task, run
+
+LABELS = ["positive", "negative"]
+SMALL = dict(examples_per_label=8, val_per_label=4, max_rounds=2, patience=2)
+
+
+def cfg(**kw: object) -> LoopConfig:
+    return LoopConfig(**(SMALL | kw))
+
+
+def sentiment() -> Task:
+    return Task("Classify movie reviews by sentiment",
+                [LabelSpec("positive", "The reviewer liked it."), LabelSpec("negative", "The reviewer disliked it.")])
+
+
+def three_way(tmp_path: Path) -> Task:
+    dev = tmp_path / "dev.jsonl"
+    rows = [("The plot was meh, the cast meh too.", "neutral"), ("Honestly meh, a meh evening.", "neutral"),
+            ("Pretty meh film overall.", "neutral"), ("meh music and meh pace.", "neutral"),
+            ("I loved it, wonderful.", "positive"), ("Brilliant and wonderful cast.", "positive"),
+            ("Awful, I hated it.", "negative"), ("Boring and awful script.", "negative")]
+    dev.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows))
+    return Task.from_dict({"task": "Classify movie reviews", "labels": ["positive", "negative", "neutral"],
+                           "dev": str(dev)})
+
+
+def test_full_run_produces_artifacts_and_predictor(tmp_path: Path) -> None:
+    llm, _ = fake_llm(LABELS)
+    result = run(sentiment(), llm=llm, classifier="tfidf", config=cfg(), out=tmp_path / "r",
+                 progress=False)
+    d = result.run_dir
+    for name in ("task.yaml", "config.json", "store.sqlite", "ledger.jsonl", "rounds.jsonl", "report.md",
+                 "report.html"):
+        assert (d / name).is_file(), name
+    assert (d / "model" / "manifest.json").is_file()
+    assert list(result.predictor.predict(["I loved it, a wonderful film", "awful, I hated it"])) == LABELS
+    h0 = result.history[0]
+    assert h0["round"] == 0 and h0["n_train"] >= 12 and h0["macro_f1"] == 1.0
+    assert set(h0["per_class"]) == set(LABELS) and h0["tokens"] > 0
+    assert result.ledger["calls"] == len(llm.ledger.entries) > 0
+    html = (d / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3
+
+
+def test_curation_crosses_attributes_and_keeps_validation_topics_disjoint(tmp_path: Path) -> None:
+    llm, curator = fake_llm(LABELS)
+    run(sentiment(), llm=llm, classifier="tfidf", config=cfg(examples_per_call=2),
+        out=tmp_path / "r", progress=False)
+    store = Store(tmp_path / "r" / "store.sqlite")
+    train, val = store.examples(split="train"), store.examples(split="val")
+    for lab in LABELS:
+        t_topics = {e["attributes"]["topic"] for e in train if e["label"] == lab}
+        v_topics = {e["attributes"]["topic"] for e in val if e["label"] == lab}
+        assert len(t_topics) >= 2 and v_topics and not t_topics & v_topics
+        assert len({e["attributes"]["style"] for e in train if e["label"] == lab}) >= 3
+    gen = [r for r in curator.seen if (r.json_schema or {}).get("title") == "TextsReply"]
+    assert all("Write 2 different texts" in r.messages[-1].content for r in gen)
+    # the fixed part (instructions, label list) comes first and is identical across generation calls
+    assert len({r.messages[0].content for r in gen}) == 1
+    assert {e["prompt_id"].split("@")[0] for e in train} == {"generate"}
+    assert all(re.fullmatch(r"generate@[0-9a-f]{10}", e["prompt_id"]) for e in train)
+
+
+def test_verification_drops_disputed_examples_and_records_verdict(tmp_path: Path) -> None:
+    llm, _ = fake_llm(LABELS, mislabel_every=3)
+    run(sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r",
+        progress=False)
+    store = Store(tmp_path / "r" / "store.sqlite")
+    dropped = [e for e in store.examples(status="dropped") if (e["reason"] or "").startswith("blind")]
+    assert dropped and all(e["verdict"] != e["label"] for e in dropped)
+    active = store.examples(status="active", origin="curated")
+    assert active and all(e["verdict"] == e["label"] for e in active)
+
+
+def test_no_verification_keeps_everything(tmp_path: Path) -> None:
+    llm, _ = fake_llm(LABELS, mislabel_every=3)
+    run(sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0, verify=False),
+        out=tmp_path / "r", progress=False)
+    store = Store(tmp_path / "r" / "store.sqlite")
+    assert not store.examples(status="dropped") and "verify" not in count_purposes(llm)
+
+
+def test_duplicates_are_removed(tmp_path: Path) -> None:
+    llm, _ = fake_llm(LABELS, dup_every=2)
+    run(sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r",
+        progress=False)
+    store = Store(tmp_path / "r" / "store.sqlite")
+    texts = [e["text"].lower().strip("!. ") for e in store.examples(status=None)]
+    assert len(texts) == len(set(texts))
+    jobs = [store.job_result(k) for k in [f"gen:train:0:positive:{i}" for i in range(2)]]
+    assert any(j["kept"] < j["raw"] for j in jobs)
+
+
+def test_refinement_improves_and_keeps_best_round(tmp_path: Path) -> None:
+    llm, _ = fake_llm(["positive", "negative", "neutral"], guided_keyword={"neutral": "meh"})
+    result = run(three_way(tmp_path), llm=llm, classifier="tfidf",
+                 config=LoopConfig(examples_per_label=6, max_rounds=3, patience=1), out=tmp_path / "r", progress=False)
+    f1 = [h["macro_f1"] for h in result.history]
+    assert f1[0] < 0.9 and max(f1) == 1.0
+    assert result.best_round == f1.index(1.0) >= 1
+    store = Store(result.run_dir / "store.sqlite")
+    targeted = store.examples(origin="targeted")
+    assert targeted and any(e["attributes"].get("action") in ("generate", "contrast") for e in targeted)
+    actions = store.actions()
+    assert actions and {a["decided_by"] for a in actions} == {"policy"}
+    assert result.history[1]["decided_by"] == "policy" and result.history[1]["diagnosis"]
+    assert result.predictor.predict(["meh, just meh"])[0] == "neutral"
+    assert "stopped" not in result.stopped or result.stopped
+
+
+def test_patience_stops_and_best_round_model_is_returned(tmp_path: Path) -> None:
+    # neutral guided texts use the wrong cue, so refinement never helps; patience=1 stops after one round
+    llm, _ = fake_llm(["positive", "negative", "neutral"], guided_keyword={"neutral": "okay"})
+    result = run(three_way(tmp_path), llm=llm, classifier="tfidf",
+                 config=LoopConfig(examples_per_label=6, max_rounds=5, patience=1), out=tmp_path / "r", progress=False)
+    assert len(result.history) == 2 and result.stopped.startswith("patience")
+    assert result.best_round == 0
+    manifest = json.loads((result.run_dir / "model" / "manifest.json").read_text())
+    assert json.dumps(manifest).count('"round": 0') >= 1
+
+
+def test_tiny_token_budget_is_a_clear_budget_error_and_keeps_data(tmp_path: Path) -> None:
+    llm, _ = fake_llm(LABELS)
+    with pytest.raises(BudgetError, match="resume"):
+        run(sentiment(), llm=llm, classifier="tfidf", config=cfg(token_budget=60),
+            out=tmp_path / "r", progress=False)
+    store = Store(tmp_path / "r" / "store.sqlite")
+    assert store.job_result("topics:positive") is not None  # what was paid for stays in the run folder
+
+
+def test_budget_running_out_mid_curation_stops_gracefully(tmp_path: Path) -> None:
+    llm, _ = fake_llm(LABELS)
+    full = run(sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0),
+               out=tmp_path / "full", progress=False)
+    budget = int(full.ledger["total_tokens"] * 0.4)
+    llm2, _ = fake_llm(LABELS)
+    result = run(sentiment(), llm=llm2, classifier="tfidf", config=cfg(token_budget=budget),
+                 out=tmp_path / "r", progress=False)
+    assert any("Curation stopped early" in w for w in result.warnings)
+    assert result.history[0]["n_train"] < full.history[0]["n_train"]
+    assert len(result.history) == 1 and "budget" in result.stopped
+
+
+def test_resume_after_crash_pays_nothing_again(tmp_path: Path) -> None:
+    task = Task.from_dict({"task": "Classify movie reviews", "labels": ["positive", "negative", "neutral"],
+                           "dev": str(three_way(tmp_path).dev.path)})
+    cfg = LoopConfig(examples_per_label=6, max_rounds=2, patience=2)
+    ref_llm, _ = fake_llm(["positive", "negative", "neutral"], guided_keyword={"neutral": "meh"})
+    reference = run(task, llm=ref_llm, classifier="tfidf", config=cfg, out=tmp_path / "ref", progress=False)
+    total = len(ref_llm.requests)
+    crash_at = total - 4  # inside the refinement rounds
+    llm1, _ = fake_llm(["positive", "negative", "neutral"], guided_keyword={"neutral": "meh"}, fail_after=crash_at)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(task, llm=llm1, classifier="tfidf", config=cfg, out=tmp_path / "r", progress=False)
+    # resume with a fresh fake and no response cache: finished jobs come from the store, not the LLM
+    llm2, _ = fake_llm(["positive", "negative", "neutral"], guided_keyword={"neutral": "meh"})
+    resumed = run(None, llm=llm2, out=tmp_path / "r", resume=True, progress=False)
+    answered = crash_at
+    assert len(llm2.requests) <= total - answered
+    assert [h["macro_f1"] for h in resumed.history] == [h["macro_f1"] for h in reference.history]
+    assert [h["n_train"] for h in resumed.history] == [h["n_train"] for h in reference.history]
+
+
+def test_resumed_finished_run_makes_no_llm_request(tmp_path: Path) -> None:
+    llm, _ = fake_llm(LABELS, cache_path=tmp_path / "cache.sqlite")
+    first = run(sentiment(), llm=llm, classifier="tfidf", config=cfg(), out=tmp_path / "r",
+                progress=False)
+    llm2, _ = fake_llm(LABELS, cache_path=tmp_path / "cache.sqlite")
+    again = run(None, llm=llm2, out=tmp_path / "r", resume=True, progress=False)
+    assert llm2.requests == [] and again.history == first.history
+    # a repeated run in a new folder is free thanks to the response cache
+    llm3, _ = fake_llm(LABELS, cache_path=tmp_path / "cache.sqlite")
+    repeat = run(sentiment(), llm=llm3, classifier="tfidf", config=cfg(), out=tmp_path / "r2",
+                 progress=False)
+    assert llm3.requests == [] and repeat.ledger["total_tokens"] == 0
+    assert [h["macro_f1"] for h in repeat.history] == [h["macro_f1"] for h in first.history]
+
+
+def test_refused_label_is_reported_and_the_rest_kept(tmp_path: Path) -> None:
+    task = Task.from_labels("Classify movie reviews", ["positive", "negative", "neutral"])
+    llm, _ = fake_llm(["positive", "negative", "neutral"], refuse=("neutral",))
+    result = run(task, llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r",
+                 progress=False)
+    assert any("'neutral' yielded no usable examples" in w for w in result.warnings)
+    assert set(result.predictor.classes_) == {"positive", "negative"}
+
+
+def test_every_label_refused_is_a_data_error(tmp_path: Path) -> None:
+    llm, _ = fake_llm(LABELS, refuse=tuple(LABELS))
+    with pytest.raises(DataError, match="Fewer than two labels"):
+        run(sentiment(), llm=llm, classifier="tfidf", config=cfg(), out=tmp_path / "r", progress=False)
+
+
+def test_existing_run_folder_needs_resume(tmp_path: Path) -> None:
+    llm, _ = fake_llm(LABELS)
+    run(sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r",
+        progress=False)
+    from tutorloop.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run(sentiment(), llm=llm, classifier="tfidf", out=tmp_path / "r", progress=False)
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        run(None, llm=llm, out=tmp_path / "nothing", resume=True, progress=False)
