@@ -49,6 +49,19 @@ def test_nested_schema_with_defs_is_enforced(smollm2_path: Path) -> None:
     assert len(out.examples) == 2 and all(e.label in ("positive", "negative") for e in out.examples)
 
 
+@pytest.mark.parametrize("compact", [True, False])
+def test_compact_and_standard_constraints_both_hold(smollm2_path: Path, compact: bool) -> None:
+    from tutorloop.types import LLMRequest, Message
+
+    llm = LocalLLM(smollm2_path, threads=1, compact_json=compact)
+    msgs = (Message("user", "Write two short movie reviews, one positive and one negative, as JSON."),)
+    resp = llm.complete(LLMRequest(msgs, json_schema=Batch.model_json_schema(), max_tokens=200))
+    batch = Batch.model_validate_json(resp.text)  # strict: no lenient extraction
+    assert len(batch.examples) == 2
+    if compact:
+        assert "\n" not in resp.text and '", "label": "' in resp.text
+
+
 def test_model_is_loaded_once_and_shared(smollm2_path: Path) -> None:
     a, b = LocalLLM(smollm2_path, threads=1), LocalLLM(smollm2_path, threads=1)
     assert a._loaded() is b._loaded()

@@ -8,6 +8,8 @@ One model is loaded per (file, threads, context size) and shared by every :class
 from __future__ import annotations
 
 import atexit
+import functools
+import json
 import os
 import secrets
 import shutil
@@ -36,7 +38,8 @@ def default_threads() -> int:
         try:
             return max(1, int(env))
         except ValueError as exc:
-            raise ConfigError(f"TUTORLOOP_LLM_THREADS must be a positive integer. Got {env!r} instead.") from exc
+            raise ConfigError(f"TUTORLOOP_LLM_THREADS must be a positive integer. Got {env!r} instead."
+                              ) from exc
     return max(1, min(2, os.cpu_count() or 1))
 
 
@@ -61,8 +64,9 @@ _LOADED_LOCK = threading.Lock()
 
 def _check_gguf(path: Path) -> None:
     if not path.is_file():
-        raise LLMModelError(f"Model file not found: {path}. Pass an existing .gguf file (local:/path/model.gguf) "
-                            "or a packaged model (local, local:smollm2); `tutorloop llm models` lists them.")
+        raise LLMModelError(f"Model file not found: {path}. Pass an existing .gguf file "
+                            "(local:/path/model.gguf) or a packaged model (local, local:smollm2); "
+                            "`tutorloop llm models` lists them.")
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic != b"GGUF":
@@ -126,6 +130,62 @@ def unload_all() -> None:
         _LOADED.clear()
 
 
+@functools.cache
+def _has_llguidance() -> bool:
+    """True when this llama.cpp build compiles JSON schemas with llguidance (prebuilt xllamacpp does)."""
+    import xllamacpp
+
+    return str(xllamacpp.json_schema_to_grammar({"type": "string"})).startswith("%llguidance")
+
+
+def compact_json_grammar(schema: dict[str, Any]) -> str:
+    """An llguidance grammar for ``schema`` that allows no optional whitespace.
+
+    llama.cpp's default JSON grammar lets the model emit newlines and indentation, and each of those
+    tokens costs as much as a word (measured: 117 → 76 tokens for the same five examples).
+
+    >>> compact_json_grammar({"type": "string"}).splitlines()[0]
+    '%llguidance {}'
+    """
+    options = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+    tuned = _closed(schema)
+    tuned["x-guidance"] = {**options, **schema.get("x-guidance", {})}
+    return "%llguidance {}\nstart: %json " + json.dumps(tuned, separators=(",", ":"))
+
+
+def _closed(node: Any) -> Any:
+    """Copy of a schema where objects with ``properties`` forbid other keys unless they say otherwise.
+
+    llguidance follows JSON Schema (extra keys allowed by default) where llama.cpp's own converter does
+    not; without this a small model happily invents keys until it runs out of tokens.
+    """
+    if isinstance(node, list):
+        return [_closed(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):  # name -> schema maps, not schemas themselves
+            out[key] = {name: _closed(sub) for name, sub in value.items()}
+        else:
+            out[key] = _closed(value)
+    if isinstance(out.get("properties"), dict) and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+_SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
+
+
+def _server_error(out: Any) -> LLMError:
+    err = out.get("error") if isinstance(out, dict) else None
+    if not isinstance(err, dict):
+        return LLMError(f"llama.cpp returned an unexpected reply: {str(out)[:200]}")
+    message = str(err.get("message", err))
+    hint = " Use a larger n_ctx or a shorter prompt." if "context" in message else ""
+    return LLMError(f"llama.cpp failed: {message}.{hint}", status=err.get("code"))
+
+
 def _seed(request: LLMRequest) -> int:
     # sample_index must change the sample when temperature > 0; 0xFFFFFFFF means "random" to llama.cpp.
     return (request.seed * 1_000_003 + request.sample_index) % 0xFFFFFFFF
@@ -136,7 +196,9 @@ class LocalLLM(LLM):
 
     The model loads on the first request and stays loaded, shared by every ``LocalLLM`` on the same
     file, thread count and context size. Requests are serialised (llama.cpp runs one at a time here;
-    sending the fixed part of prompts first lets it reuse its prompt cache).
+    sending the fixed part of prompts first lets it reuse its prompt cache). With ``compact_json=True``
+    (default) the schema is compiled to a grammar that forbids optional whitespace, so replies cost
+    about a third fewer tokens; ``False`` uses llama.cpp's standard ``response_format`` handling.
 
     Security: xllamacpp always starts llama.cpp's HTTP server next to the in-process API (it cannot be
     switched off; an empty host list crashes it). ``LocalLLM`` makes that listener private: it binds a
@@ -156,7 +218,7 @@ class LocalLLM(LLM):
     supports_schema = True
 
     def __init__(self, model_path: str | Path, *, model_name: str | None = None, threads: int | None = None,
-                 n_ctx: int = DEFAULT_N_CTX, verbose: bool = False, **kwargs: Any):
+                 n_ctx: int = DEFAULT_N_CTX, compact_json: bool = True, verbose: bool = False, **kwargs: Any):
         kwargs.pop("max_concurrency", None)  # one request at a time: the model is shared and serial
         self.path = Path(model_path).expanduser()
         super().__init__(model_name or self.path.stem.lower(), max_concurrency=1, **kwargs)
@@ -164,6 +226,7 @@ class LocalLLM(LLM):
         if self.threads < 1:
             raise ConfigError(f"threads must be a positive integer. Got {threads} instead.")
         self.n_ctx = n_ctx
+        self.compact_json = compact_json
         self.verbose = verbose
 
     def _loaded(self) -> _Loaded:
@@ -181,7 +244,9 @@ class LocalLLM(LLM):
             "temperature": request.temperature,
             "seed": _seed(request),
         }
-        if request.json_schema is not None:
+        if request.json_schema is not None and self.compact_json and _has_llguidance():
+            body["grammar"] = compact_json_grammar(request.json_schema)
+        elif request.json_schema is not None:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "reply", "schema": request.json_schema,
                                                        "strict": True}}
@@ -198,17 +263,14 @@ class LocalLLM(LLM):
                 raise LLMError(f"llama.cpp rejected the request: {exc}") from exc
         latency = time.perf_counter() - start
         if not isinstance(out, dict) or "error" in out:
-            err = out.get("error", {}) if isinstance(out, dict) else {}
-            message = err.get("message", str(out)) if isinstance(err, dict) else str(err)
-            hint = " Use a larger n_ctx or a shorter prompt." if "context" in str(message) else ""
-            raise LLMError(f"llama.cpp failed: {message}.{hint}", status=err.get("code") if isinstance(err, dict)
-                           else None)
+            raise _server_error(out)
         choice = (out.get("choices") or [{}])[0]
         usage = out.get("usage") or {}
+        raw = {"finish_reason": choice.get("finish_reason"), "timings": out.get("timings", {})}
         return LLMResponse(text=(choice.get("message") or {}).get("content") or "", model=self.model,
                            prompt_tokens=int(usage.get("prompt_tokens", 0)),
                            completion_tokens=int(usage.get("completion_tokens", 0)), latency_s=latency,
-                           raw={"finish_reason": choice.get("finish_reason"), "timings": out.get("timings", {})})
+                           raw=raw)
 
     def describe(self) -> dict[str, Any]:
         """Backend, model name, file path and sha256, threads and context size (loads nothing)."""
