@@ -27,7 +27,8 @@ def llm_group() -> None:
 @click.option("--llm", "spec", default="local", show_default=True,
               help="Backend spec: local, local:smollm2, local:/path/model.gguf, openai:MODEL.")
 @click.option("--base-url", default=None, help="Base URL of an OpenAI-compatible server (openai:MODEL).")
-@click.option("--api-key-env", default=None, help="Environment variable holding the API key [OPENAI_API_KEY].")
+@click.option("--api-key-env", default=None,
+              help="Environment variable holding the API key [OPENAI_API_KEY].")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for local models.")
 @click.option("--no-cache", is_flag=True, help="Always ask the model; skip the response cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
@@ -38,13 +39,15 @@ def check_cmd(spec: str, base_url: str | None, api_key_env: str | None, threads:
 
     llm = get_llm(spec, cache=not no_cache, threads=threads, base_url=base_url, api_key_env=api_key_env)
     messages = [{"role": "system", "content": "You label the sentiment of movie reviews."},
-                {"role": "user", "content": f"Review: {CHECK_TEXT}\nIs it positive or negative? Reply in JSON."}]
+                {"role": "user",
+                 "content": f"Review: {CHECK_TEXT}\nIs it positive or negative? Reply in JSON."}]
     start = time.perf_counter()
     reply = llm.structured(messages, _CheckReply, max_tokens=32, purpose="llm check")
     wall = time.perf_counter() - start
     entry = llm.ledger.entries[-1]
     info: dict[str, Any] = {**llm.describe(), "request": CHECK_TEXT, "reply": reply.model_dump(),
-                            "latency_s": round(entry.latency_s, 3), "wall_s": round(wall, 3), "prompt_tokens": entry.prompt_tokens,
+                            "latency_s": round(entry.latency_s, 3), "wall_s": round(wall, 3),
+                            "prompt_tokens": entry.prompt_tokens,
                             "completion_tokens": entry.completion_tokens, "cached": entry.cached,
                             "calls": len(llm.ledger.entries)}
     llm.close()

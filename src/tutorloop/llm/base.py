@@ -1,4 +1,4 @@
-"""The LLM base class: one narrow backend method, with caching, ledger, re-asking and concurrency done once here.
+"""The LLM base class: one narrow backend method; caching, ledger, re-asking and concurrency live here.
 
 A backend subclasses :class:`LLM` and implements :meth:`LLM._complete` (one request in, one reply out).
 Everything else (the response cache, the ledger, structured replies validated by pydantic with bounded
@@ -126,16 +126,20 @@ class LLM(ABC):
         Raises :class:`~tutorloop.errors.LLMOutputError` (with ``attempts`` and ``raw``) when no reply
         validated within ``max_attempts``.
         """
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1. Got {max_attempts} instead.")
         msgs = list(as_messages(messages))
         json_schema = schema.model_json_schema()
         if not self.supports_schema:
             hint = ("Reply with a single JSON value and nothing else, matching this JSON schema:\n"
                     + json.dumps(json_schema, separators=(",", ":")))
-            msgs.insert(0, Message("system", hint)) if msgs[0].role != "system" else msgs.__setitem__(
-                0, Message("system", msgs[0].content + "\n\n" + hint))
-        raw = ""
+            if msgs and msgs[0].role == "system":
+                msgs[0] = Message("system", msgs[0].content + "\n\n" + hint)
+            else:
+                msgs.insert(0, Message("system", hint))
+        raw, error = "", ""
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
-        for attempt in range(1, max_attempts + 1):
+        for _attempt in range(1, max_attempts + 1):
             request = LLMRequest(messages=tuple(msgs), json_schema=json_schema, temperature=temperature,
                                  max_tokens=max_tokens, seed=self.seed, sample_index=sample_index)
             response = self.complete(request, purpose=purpose)
@@ -150,8 +154,8 @@ class LLM(ABC):
                      Message("user", f"That reply was invalid: {error}. Reply again with only valid JSON "
                                      "that matches the schema.")]
         raise LLMOutputError(
-            f"{self.backend}:{self.model} gave no reply matching {schema.__name__} in {max_attempts} attempts "
-            f"(last error: {error}). Try a larger model or a simpler request.",
+            f"{self.backend}:{self.model} gave no reply matching {schema.__name__} in {max_attempts} "
+            f"attempts (last error: {error}). Try a larger model or a simpler request.",
             attempts=max_attempts, raw=raw, usage=usage)
 
     def structured_many(self, jobs: Sequence[StructuredJob], *, max_attempts: int = 3,

@@ -37,14 +37,16 @@ class ResponseCache:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT, text TEXT,"
-            " prompt_tokens INTEGER, completion_tokens INTEGER, latency_s REAL, created REAL DEFAULT (unixepoch()))"
+            " prompt_tokens INTEGER, completion_tokens INTEGER, latency_s REAL,"
+            " created REAL DEFAULT (unixepoch()))"
         )
         self._conn.commit()
 
     def get(self, key: str) -> LLMResponse | None:
         with self._lock:
             row = self._conn.execute(
-                "SELECT model, text, prompt_tokens, completion_tokens, latency_s FROM replies WHERE key=?", (key,)
+                "SELECT model, text, prompt_tokens, completion_tokens, latency_s FROM replies WHERE key=?",
+                (key,),
             ).fetchone()
         if row is None:
             return None
@@ -55,8 +57,8 @@ class ResponseCache:
     def put(self, key: str, response: LLMResponse) -> None:
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO replies (key, model, text, prompt_tokens, completion_tokens, latency_s)"
-                " VALUES (?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO replies"
+                " (key, model, text, prompt_tokens, completion_tokens, latency_s) VALUES (?,?,?,?,?,?)",
                 (key, response.model, response.text, response.prompt_tokens, response.completion_tokens,
                  response.latency_s),
             )

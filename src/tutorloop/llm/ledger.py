@@ -40,9 +40,10 @@ class Ledger:
 
     def record(self, *, backend: str, model: str, purpose: str, prompt_tokens: int, completion_tokens: int,
                latency_s: float, cached: bool) -> LedgerEntry:
-        cost = 0.0 if cached else (prompt_tokens * self.cost_per_1k[0] + completion_tokens * self.cost_per_1k[1]) / 1000
-        entry = LedgerEntry(backend, model, purpose, prompt_tokens, completion_tokens, round(latency_s, 4), cached,
-                            round(cost, 6), time.time())
+        price_in, price_out = self.cost_per_1k
+        cost = 0.0 if cached else (prompt_tokens * price_in + completion_tokens * price_out) / 1000
+        entry = LedgerEntry(backend, model, purpose, prompt_tokens, completion_tokens, round(latency_s, 4),
+                            cached, round(cost, 6), time.time())
         with self._lock:
             self.entries.append(entry)
             if self.path is not None:

@@ -118,8 +118,8 @@ class OpenAICompatLLM(LLM):
         self.api_key_env = api_key_env or "OPENAI_API_KEY"
         self._api_key = os.environ.get(self.api_key_env) or None
         if self._api_key is None and not is_loopback(self.base_url):
-            raise LLMAuthError(f"No API key for {self.base_url}: set the environment variable {self.api_key_env} "
-                               "(or name another variable with --api-key-env).")
+            raise LLMAuthError(f"No API key for {self.base_url}: set the environment variable "
+                               f"{self.api_key_env} (or name another variable with --api-key-env).")
         self.native_schema = native_schema
         self.max_retries = max(0, int(max_retries))
         self.backoff, self.max_backoff, self.max_retry_after = backoff, max_backoff, max_retry_after
@@ -167,8 +167,8 @@ class OpenAICompatLLM(LLM):
             try:
                 response = self._client.post(url, json=self._body(request), headers=self._headers())
             except httpx.TimeoutException:
-                last = LLMConnectionError(f"{url} timed out after {attempt + 1} attempt(s); the server is slow "
-                                          "or overloaded: retry later or raise the timeout.")
+                last = LLMConnectionError(f"{url} timed out after {attempt + 1} attempt(s); the server is "
+                                          "slow or overloaded: retry later or raise the timeout.")
             except httpx.TransportError as exc:
                 last = LLMConnectionError(f"Cannot reach {self.base_url} ({type(exc).__name__}: {exc}). "
                                           "Is the server running and the --base-url right?")
@@ -179,15 +179,16 @@ class OpenAICompatLLM(LLM):
                     return self._parse(response, latency)
                 if status in (401, 403):
                     raise LLMAuthError(f"{self.base_url} rejected the API key (HTTP {status}: "
-                                       f"{_error_message(response)}). Check {self.api_key_env}.", status=status)
+                                       f"{_error_message(response)}). Check {self.api_key_env}.",
+                                       status=status)
                 if status == 400 and self.native_schema and _says_response_format_unsupported(response):
                     self.native_schema = False  # fall back to the schema in the prompt; not a failed attempt
                     continue
                 if status == 429:
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
                     last = LLMRateLimitError(f"{self.base_url} kept answering 429 (rate limited): "
-                                             f"{_error_message(response)}. Lower max_concurrency or retry later.",
-                                             status=429, retry_after=retry_after)
+                                             f"{_error_message(response)}. Lower max_concurrency or retry "
+                                             "later.", status=429, retry_after=retry_after)
                     if retry_after is not None and retry_after > self.max_retry_after:
                         raise last
                     if attempt < self.max_retries:

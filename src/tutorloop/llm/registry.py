@@ -72,8 +72,8 @@ def _openai(rest: str, **kw: Any) -> LLM:
     from .openai_compat import OpenAICompatLLM
 
     if not rest:
-        raise ConfigError("The openai backend needs a model name: --llm openai:MODEL, e.g. openai:gpt-4o-mini "
-                          "(with --base-url for other OpenAI-compatible servers).")
+        raise ConfigError("The openai backend needs a model name: --llm openai:MODEL, e.g. "
+                          "openai:gpt-4o-mini (with --base-url for other OpenAI-compatible servers).")
     return OpenAICompatLLM(rest, **{k: v for k, v in kw.items() if v is not None})
 
 
@@ -90,7 +90,7 @@ def get_llm(spec: str = "local", *, cache: bool | ResponseCache | None = True, t
     >>> get_llm("opnai:gpt-4o-mini")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    tutorloop.errors.ConfigError: Unknown LLM backend 'opnai' in 'opnai:gpt-4o-mini'. Did you mean 'openai'? ...
+    tutorloop.errors.ConfigError: Unknown LLM backend 'opnai' in 'opnai:gpt-4o-mini'. Did you mean ...
     """
     name, _, rest = spec.strip().partition(":")
     name = name.lower()
@@ -113,4 +113,5 @@ def get_llm(spec: str = "local", *, cache: bool | ResponseCache | None = True, t
         return factory(rest, cache=cache_obj, **{k: v for k, v in options.items() if v is not None}, **kw)
     known = available_backends()
     raise ConfigError(f"Unknown LLM backend '{name}' in '{spec}'.{_did_you_mean(name, known)} "
-                      f"Known backends: {', '.join(known)} (use e.g. local, local:smollm2, openai:gpt-4o-mini).")
+                      f"Known backends: {', '.join(known)} "
+                      "(use e.g. local, local:smollm2, openai:gpt-4o-mini).")
