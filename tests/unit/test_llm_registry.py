@@ -130,3 +130,22 @@ def test_entry_point_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "echo" in registry.available_backends()
     with pytest.raises(ConfigError, match="Did you mean 'echo'"):
         get_llm("ecko:x")
+
+
+def test_hf_reference_is_validated_and_downloaded_into_models_dir(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="hf:OWNER/REPO/FILE.gguf"):
+        get_llm("local:hf:owner/only-repo")
+    hub = pytest.importorskip("huggingface_hub")
+    calls = {}
+
+    def fake_download(repo_id: str, filename: str, cache_dir: str) -> str:  # no network in tests
+        calls.update(repo_id=repo_id, filename=filename, cache_dir=cache_dir)
+        return str(tmp_path / "weights.gguf")
+
+    monkeypatch.setattr(hub, "hf_hub_download", fake_download)
+    monkeypatch.setenv("TUTORLOOP_MODELS_DIR", str(tmp_path / "models"))
+    llm = get_llm("local:hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/sub/q4.gguf", cache=False)
+    assert calls == {"repo_id": "Qwen/Qwen2.5-0.5B-Instruct-GGUF", "filename": "sub/q4.gguf",
+                     "cache_dir": str(tmp_path / "models" / "hf")}
+    assert llm.path == tmp_path / "weights.gguf"
