@@ -85,3 +85,15 @@ def test_zero_shot_similarity_with_the_real_encoder(tmp_path: Path) -> None:
     cell = json.loads((out / "cells" / "reviews" / "seed0" / "zero-shot-sim.json").read_text())
     assert cell["n_eval"] == 20 and cell["throughput"] > 0
     assert cell["accuracy"] >= 0.7  # label names alone separate these obvious reviews
+
+
+def test_loop_param_must_be_key_value(tmp_path: Path) -> None:
+    base = ["bench", "--data", str(make_set(tmp_path)), "--methods", "tutorloop",
+            "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(cli, [*base, "--loop-param", "verify"])
+    assert isinstance(result.exception, ConfigError) and "KEY=VALUE" in str(result.exception)
+    result = CliRunner().invoke(cli, [*base, "--loop-param", "max_rounds=-1"])
+    assert isinstance(result.exception, ConfigError) and "'max_rounds'" in str(result.exception)
+    result = CliRunner().invoke(cli, [*base, "--loop-param", "colour=blue"])
+    assert isinstance(result.exception, ConfigError) and "Unknown LoopConfig key" in str(result.exception)
+    assert not (tmp_path / "o").exists()

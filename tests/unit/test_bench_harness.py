@@ -189,10 +189,14 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
                                       settings=BenchSettings(k=2), progress=False, plot=False)
         with pytest.raises(KeyboardInterrupt):
             run_bench([str(make_set(tmp_path))], **kwargs)
-        assert (tmp_path / "out" / "cells" / "news" / "seed0" / "fragile.json").exists()
+        folder = tmp_path / "out" / "cells" / "news"
+        assert (folder / "seed0" / "fragile.json").exists()
+        assert (folder / "seed1" / "fragile.partial.json").exists()  # time spent before the interruption
         res = run_bench([str(make_set(tmp_path / "again"))], **kwargs)
         assert calls == [0, 1, 1, 2]
         assert [c["seed"] for c in res["cells"]] == [0, 1, 2]
+        assert "resumed after an interruption" in res["cells"][1]["notes"][0] and not res["cells"][0]["notes"]
+        assert not (folder / "seed1" / "fragile.partial.json").exists()
     finally:
         METHODS.pop("fragile", None)
 

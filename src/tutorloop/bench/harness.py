@@ -83,9 +83,10 @@ def run_bench(data: Sequence[str | BenchDataset], *, methods: Sequence[str] = DE
                         run_dir=out / "runs" / ds.name / f"seed{seed}" / method.name, done=done,
                         llm_factory=get_llm if get_llm is not None and method.needs_llm else None,
                         encoder_factory=get_encoder)
-            record = _run_cell(cell, method, fingerprints[(ds.name, seed, method.name)])
+            record = _run_cell(cell, method, fingerprints[(ds.name, seed, method.name)], path)
             if record["status"] == "ok":
                 _write_json(path, record)
+                path.with_suffix(".partial.json").unlink(missing_ok=True)
             else:
                 failures.append(record)
             bar.advance(f"{ds.name} seed {seed} {method.name}")
@@ -95,18 +96,40 @@ def run_bench(data: Sequence[str | BenchDataset], *, methods: Sequence[str] = DE
     return results
 
 
-def _run_cell(cell: Cell, method: Method, fingerprint: str) -> dict[str, Any]:
-    """Run one method on one cell, score it and return the record (``status`` ok or error)."""
+def _run_cell(cell: Cell, method: Method, fingerprint: str, path: Path) -> dict[str, Any]:
+    """Run one method on one cell, score it and return the record (``status`` ok or error).
+
+    Time spent in earlier, interrupted attempts (kept in ``<cell>.partial.json``) is added to ``wall_s``,
+    since a resumed loop builds on their work.
+    """
     base = {"format": FORMAT_VERSION, "dataset": cell.dataset.name, "seed": cell.seed, "method": method.name,
             "fingerprint": fingerprint, "k": cell.split.k, "n_eval_set": len(cell.split.eval_idx)}
+    partial = path.with_suffix(".partial.json")
+    before = _read_partial(partial, fingerprint)
     start = time.perf_counter()
     try:
         output = method.fn(cell)
     except TutorloopError as exc:
+        _write_json(partial, {"fingerprint": fingerprint, "wall_s": before + time.perf_counter() - start})
         return {**base, "status": "error", "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(limit=5), "wall_s": round(time.perf_counter() - start, 2)}
-    wall = time.perf_counter() - start
-    return {**base, "status": "ok", "wall_s": round(wall, 3), **score(cell, output)}
+    except BaseException:  # Ctrl-C and crashes: keep the time spent for the resumed attempt's wall_s
+        _write_json(partial, {"fingerprint": fingerprint, "wall_s": before + time.perf_counter() - start})
+        raise
+    wall = before + time.perf_counter() - start
+    record = {**base, "status": "ok", "wall_s": round(wall, 3), **score(cell, output)}
+    if before:
+        record["notes"].append(f"resumed after an interruption; wall time includes {before:,.0f} s of "
+                               "earlier attempts")
+    return record
+
+
+def _read_partial(path: Path, fingerprint: str) -> float:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return 0.0
+    return float(data.get("wall_s", 0.0)) if data.get("fingerprint") == fingerprint else 0.0
 
 
 def score(cell: Cell, output: MethodOutput) -> dict[str, Any]:
@@ -194,7 +217,8 @@ def _finished(out: Path, dataset: str, seed: int) -> dict[str, dict[str, Any]]:
     folder = out / "cells" / dataset / f"seed{seed}"
     done = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        done[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        if not path.name.endswith(".partial.json"):
+            done[path.stem] = json.loads(path.read_text(encoding="utf-8"))
     return done
 
 
@@ -240,7 +264,7 @@ def collect(out: Path, datasets: list[BenchDataset], seeds: list[int], methods: 
         llm_info = llm.describe() if hasattr(llm, "describe") else repr(llm)
     meta = {"command": command, **environment(), "settings": asdict(settings), "llm": llm_info,
             "seeds": seeds, "methods": [m.name for m in methods],
-            "wall_s": round(time.time() - started, 1) if started else None,
+            "invocation_wall_s": round(time.time() - started, 1) if started else None,
             "datasets": [{"name": d.name, "source": d.source, "n": len(d), "labels": len(d.labels),
                           "fingerprint": d.fingerprint[:16]} for d in datasets]}
     return {"format": FORMAT_VERSION, "meta": meta, "summary": summarize(cells), "cells": cells,

@@ -174,7 +174,11 @@ def render_plot(results: dict[str, Any], path: str | Path) -> Path:
             i = methods.index(r["method"])
             ax.errorbar(r["llm_tokens_mean"], 100 * r["accuracy_mean"], yerr=100 * r["accuracy_std"],
                         fmt=markers[i % len(markers)], color=f"C{i}", capsize=3, label=r["method"])
-        ax.set_xscale("symlog", linthresh=1000)
+        ax.set_xscale("symlog", linthresh=100, linscale=0.5)
+        top = max([r["llm_tokens_mean"] for r in rows] + [1000.0]) * 3
+        ax.set_xlim(-30, top)
+        ax.set_xticks([0] + [10.0**e for e in range(2, 9) if 10.0**e <= top])
+        ax.set_ylim(0, 100)
         ax.set_title(name)
         ax.set_xlabel("LLM tokens (symlog)")
         ax.grid(True, alpha=0.3)
