@@ -109,8 +109,9 @@ def render_markdown(results: dict[str, Any]) -> str:
               "removed from every evaluation set (the few-shot pool)", ""]
     lines += ["Accuracy and macro-F1 in %, mean ± std over seeds. *acc. on LLM sample*: accuracy on exactly "
               "the texts the zero-shot LLM classified. LLM tokens: prompt + completion, per run (for the "
-              "zero-shot LLM: for its sample only). Inference: texts per second of the trained classifier "
-              "(or of the LLM, for zero-shot LLM).", ""]
+              "zero-shot LLM: for its sample only). Inference: texts per second in batches, of the saved "
+              "artifact as `tutorloop.load` serves it for the loop methods, of the in-memory classifier for "
+              "few-shot, of the encoder for zero-shot similarity, and of the LLM for zero-shot LLM.", ""]
     header = ["data set", "method", "accuracy", "macro-F1", "acc. on LLM sample", "LLM tokens", "wall time",
               "inference texts/s", "eval texts"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
