@@ -27,6 +27,7 @@ def test_summary_totals_count_only_paid_calls() -> None:
     s = ledger.summary()
     assert s["calls"] == 3 and s["cache_hits"] == 1
     assert (s["prompt_tokens"], s["completion_tokens"], s["total_tokens"]) == (300, 30, 330)
+    assert s["work_tokens"] == 330 + 1998  # cached replies count as work, not as paid tokens
     assert s["llm_seconds"] == 2.0
     assert s["cost_usd"] == round(300 / 1000 * 1.0 + 30 / 1000 * 2.0, 6)
 

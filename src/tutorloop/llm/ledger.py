@@ -53,7 +53,11 @@ class Ledger:
         return entry
 
     def summary(self) -> dict[str, float | int]:
-        """Totals: calls, cache hits, tokens (paid = not cached), seconds spent in the LLM, cost."""
+        """Totals: calls, cache hits, tokens (paid = not cached), seconds spent in the LLM, cost.
+
+        ``work_tokens`` counts cached replies too: the tokens the work would cost without the cache, which
+        is what comparisons between methods should use (a method that reuses another's replies is not free).
+        """
         with self._lock:
             es = list(self.entries)
         paid = [e for e in es if not e.cached]
@@ -63,6 +67,7 @@ class Ledger:
             "prompt_tokens": sum(e.prompt_tokens for e in paid),
             "completion_tokens": sum(e.completion_tokens for e in paid),
             "total_tokens": sum(e.prompt_tokens + e.completion_tokens for e in paid),
+            "work_tokens": sum(e.prompt_tokens + e.completion_tokens for e in es),
             "llm_seconds": round(sum(e.latency_s for e in paid), 2),
             "cost_usd": round(sum(e.cost_usd for e in paid), 6),
         }
