@@ -30,7 +30,7 @@ from ..errors import ConfigError
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 OPSET = 17
-_CACHE_LIMIT = 500_000  # texts kept per (encoder, max_seq_length) before the cache is cleared
+_CACHE_LIMIT = 100_000  # cached embeddings (~150 MB at 384 dims) before the cache is cleared
 _EXPORT_KEEP = 8  # exported encoders kept on disk
 _encoders: dict[str, Encoder] = {}
 _lock = threading.Lock()
