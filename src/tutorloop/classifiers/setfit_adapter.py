@@ -53,6 +53,8 @@ class SetFitClassifier(TextClassifier):
         max_seq_length: tokens kept per text, set on the body (recorded in the artifact).
         num_iterations: positive/negative pairs sampled per example.
         max_steps: cap on contrastive training steps (so pairs never grow quadratically); ``-1``: no cap.
+            Each step is ``batch_size`` pairs through the body forward and backward: on 2 CPU cores
+            roughly 0.5 s for short texts and several seconds for ~60-token texts.
         num_epochs: epochs over the sampled pairs.
         batch_size: pairs per step.
         body_learning_rate: learning rate of the encoder body.
@@ -71,7 +73,7 @@ class SetFitClassifier(TextClassifier):
         encoder: str | None = None,
         max_seq_length: int = 128,
         num_iterations: int = 5,
-        max_steps: int = 100,
+        max_steps: int = 50,
         num_epochs: int = 1,
         batch_size: int = 16,
         body_learning_rate: float = 2e-5,
