@@ -22,28 +22,43 @@ def cfg(**kw: object) -> LoopConfig:
 
 
 def sentiment() -> Task:
-    return Task("Classify movie reviews by sentiment",
-                [LabelSpec("positive", "The reviewer liked it."), LabelSpec("negative", "The reviewer disliked it.")])
+    return Task(
+        "Classify movie reviews by sentiment",
+        [LabelSpec("positive", "The reviewer liked it."), LabelSpec("negative", "The reviewer disliked it.")],
+    )
 
 
 def three_way(tmp_path: Path) -> Task:
     dev = tmp_path / "dev.jsonl"
-    rows = [("The plot was meh, the cast meh too.", "neutral"), ("Honestly meh, a meh evening.", "neutral"),
-            ("Pretty meh film overall.", "neutral"), ("meh music and meh pace.", "neutral"),
-            ("I loved it, wonderful.", "positive"), ("Brilliant and wonderful cast.", "positive"),
-            ("Awful, I hated it.", "negative"), ("Boring and awful script.", "negative")]
+    rows = [
+        ("The plot was meh, the cast meh too.", "neutral"),
+        ("Honestly meh, a meh evening.", "neutral"),
+        ("Pretty meh film overall.", "neutral"),
+        ("meh music and meh pace.", "neutral"),
+        ("I loved it, wonderful.", "positive"),
+        ("Brilliant and wonderful cast.", "positive"),
+        ("Awful, I hated it.", "negative"),
+        ("Boring and awful script.", "negative"),
+    ]
     dev.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows))
-    return Task.from_dict({"task": "Classify movie reviews", "labels": ["positive", "negative", "neutral"],
-                           "dev": str(dev)})
+    return Task.from_dict(
+        {"task": "Classify movie reviews", "labels": ["positive", "negative", "neutral"], "dev": str(dev)}
+    )
 
 
 def test_full_run_produces_artifacts_and_predictor(tmp_path: Path) -> None:
     llm, _ = fake_llm(LABELS)
-    result = run(sentiment(), llm=llm, classifier="tfidf", config=cfg(), out=tmp_path / "r",
-                 progress=False)
+    result = run(sentiment(), llm=llm, classifier="tfidf", config=cfg(), out=tmp_path / "r", progress=False)
     d = result.run_dir
-    for name in ("task.yaml", "config.json", "store.sqlite", "ledger.jsonl", "rounds.jsonl", "report.md",
-                 "report.html"):
+    for name in (
+        "task.yaml",
+        "config.json",
+        "store.sqlite",
+        "ledger.jsonl",
+        "rounds.jsonl",
+        "report.md",
+        "report.html",
+    ):
         assert (d / name).is_file(), name
     assert (d / "model" / "manifest.json").is_file()
     assert list(result.predictor.predict(["I loved it, a wonderful film", "awful, I hated it"])) == LABELS
@@ -57,8 +72,14 @@ def test_full_run_produces_artifacts_and_predictor(tmp_path: Path) -> None:
 
 def test_curation_crosses_attributes_and_keeps_validation_topics_disjoint(tmp_path: Path) -> None:
     llm, curator = fake_llm(LABELS)
-    run(sentiment(), llm=llm, classifier="tfidf", config=cfg(examples_per_call=2),
-        out=tmp_path / "r", progress=False)
+    run(
+        sentiment(),
+        llm=llm,
+        classifier="tfidf",
+        config=cfg(examples_per_call=2),
+        out=tmp_path / "r",
+        progress=False,
+    )
     store = Store(tmp_path / "r" / "store.sqlite")
     train, val = store.examples(split="train"), store.examples(split="val")
     for lab in LABELS:
@@ -76,8 +97,9 @@ def test_curation_crosses_attributes_and_keeps_validation_topics_disjoint(tmp_pa
 
 def test_verification_drops_disputed_examples_and_records_verdict(tmp_path: Path) -> None:
     llm, _ = fake_llm(LABELS, mislabel_every=3)
-    run(sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r",
-        progress=False)
+    run(
+        sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r", progress=False
+    )
     store = Store(tmp_path / "r" / "store.sqlite")
     dropped = [e for e in store.examples(status="dropped") if (e["reason"] or "").startswith("blind")]
     assert dropped and all(e["verdict"] != e["label"] for e in dropped)
@@ -87,16 +109,23 @@ def test_verification_drops_disputed_examples_and_records_verdict(tmp_path: Path
 
 def test_no_verification_keeps_everything(tmp_path: Path) -> None:
     llm, _ = fake_llm(LABELS, mislabel_every=3)
-    run(sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0, verify=False),
-        out=tmp_path / "r", progress=False)
+    run(
+        sentiment(),
+        llm=llm,
+        classifier="tfidf",
+        config=cfg(max_rounds=0, verify=False),
+        out=tmp_path / "r",
+        progress=False,
+    )
     store = Store(tmp_path / "r" / "store.sqlite")
     assert not store.examples(status="dropped") and "verify" not in count_purposes(llm)
 
 
 def test_duplicates_are_removed(tmp_path: Path) -> None:
     llm, _ = fake_llm(LABELS, dup_every=2)
-    run(sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r",
-        progress=False)
+    run(
+        sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r", progress=False
+    )
     store = Store(tmp_path / "r" / "store.sqlite")
     texts = [e["text"].lower().strip("!. ") for e in store.examples(status=None)]
     assert len(texts) == len(set(texts))
@@ -106,8 +135,14 @@ def test_duplicates_are_removed(tmp_path: Path) -> None:
 
 def test_refinement_improves_and_keeps_best_round(tmp_path: Path) -> None:
     llm, _ = fake_llm(["positive", "negative", "neutral"], guided_keyword={"neutral": "meh"})
-    result = run(three_way(tmp_path), llm=llm, classifier="tfidf",
-                 config=LoopConfig(examples_per_label=6, max_rounds=3, patience=1), out=tmp_path / "r", progress=False)
+    result = run(
+        three_way(tmp_path),
+        llm=llm,
+        classifier="tfidf",
+        config=LoopConfig(examples_per_label=6, max_rounds=3, patience=1),
+        out=tmp_path / "r",
+        progress=False,
+    )
     f1 = [h["macro_f1"] for h in result.history]
     assert f1[0] < 0.9 and max(f1) == 1.0
     assert result.best_round == f1.index(1.0) >= 1
@@ -124,8 +159,14 @@ def test_refinement_improves_and_keeps_best_round(tmp_path: Path) -> None:
 def test_patience_stops_and_best_round_model_is_returned(tmp_path: Path) -> None:
     # neutral guided texts use the wrong cue, so refinement never helps; patience=1 stops after one round
     llm, _ = fake_llm(["positive", "negative", "neutral"], guided_keyword={"neutral": "okay"})
-    result = run(three_way(tmp_path), llm=llm, classifier="tfidf",
-                 config=LoopConfig(examples_per_label=6, max_rounds=5, patience=1), out=tmp_path / "r", progress=False)
+    result = run(
+        three_way(tmp_path),
+        llm=llm,
+        classifier="tfidf",
+        config=LoopConfig(examples_per_label=6, max_rounds=5, patience=1),
+        out=tmp_path / "r",
+        progress=False,
+    )
     assert len(result.history) == 2 and result.stopped.startswith("patience")
     assert result.best_round == 0
     manifest = json.loads((result.run_dir / "model" / "manifest.json").read_text())
@@ -135,34 +176,59 @@ def test_patience_stops_and_best_round_model_is_returned(tmp_path: Path) -> None
 def test_tiny_token_budget_is_a_clear_budget_error_and_keeps_data(tmp_path: Path) -> None:
     llm, _ = fake_llm(LABELS)
     with pytest.raises(BudgetError, match="resume"):
-        run(sentiment(), llm=llm, classifier="tfidf", config=cfg(token_budget=60),
-            out=tmp_path / "r", progress=False)
+        run(
+            sentiment(),
+            llm=llm,
+            classifier="tfidf",
+            config=cfg(token_budget=60),
+            out=tmp_path / "r",
+            progress=False,
+        )
     store = Store(tmp_path / "r" / "store.sqlite")
     assert store.job_result("topics:positive") is not None  # what was paid for stays in the run folder
 
 
 def test_budget_running_out_mid_curation_stops_gracefully(tmp_path: Path) -> None:
     llm, _ = fake_llm(LABELS)
-    full = run(sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0),
-               out=tmp_path / "full", progress=False)
+    full = run(
+        sentiment(),
+        llm=llm,
+        classifier="tfidf",
+        config=cfg(max_rounds=0),
+        out=tmp_path / "full",
+        progress=False,
+    )
     budget = int(full.ledger["total_tokens"] * 0.4)
     llm2, _ = fake_llm(LABELS)
-    result = run(sentiment(), llm=llm2, classifier="tfidf", config=cfg(token_budget=budget),
-                 out=tmp_path / "r", progress=False)
+    result = run(
+        sentiment(),
+        llm=llm2,
+        classifier="tfidf",
+        config=cfg(token_budget=budget),
+        out=tmp_path / "r",
+        progress=False,
+    )
     assert any("Curation stopped early" in w for w in result.warnings)
     assert result.history[0]["n_train"] < full.history[0]["n_train"]
     assert len(result.history) == 1 and "budget" in result.stopped
 
 
 def test_resume_after_crash_pays_nothing_again(tmp_path: Path) -> None:
-    task = Task.from_dict({"task": "Classify movie reviews", "labels": ["positive", "negative", "neutral"],
-                           "dev": str(three_way(tmp_path).dev.path)})
+    task = Task.from_dict(
+        {
+            "task": "Classify movie reviews",
+            "labels": ["positive", "negative", "neutral"],
+            "dev": str(three_way(tmp_path).dev.path),
+        }
+    )
     cfg = LoopConfig(examples_per_label=6, max_rounds=2, patience=2)
     ref_llm, _ = fake_llm(["positive", "negative", "neutral"], guided_keyword={"neutral": "meh"})
     reference = run(task, llm=ref_llm, classifier="tfidf", config=cfg, out=tmp_path / "ref", progress=False)
     total = len(ref_llm.requests)
     crash_at = total - 4  # inside the refinement rounds
-    llm1, _ = fake_llm(["positive", "negative", "neutral"], guided_keyword={"neutral": "meh"}, fail_after=crash_at)
+    llm1, _ = fake_llm(
+        ["positive", "negative", "neutral"], guided_keyword={"neutral": "meh"}, fail_after=crash_at
+    )
     with pytest.raises(RuntimeError, match="simulated crash"):
         run(task, llm=llm1, classifier="tfidf", config=cfg, out=tmp_path / "r", progress=False)
     # resume with a fresh fake and no response cache: finished jobs come from the store, not the LLM
@@ -176,15 +242,13 @@ def test_resume_after_crash_pays_nothing_again(tmp_path: Path) -> None:
 
 def test_resumed_finished_run_makes_no_llm_request(tmp_path: Path) -> None:
     llm, _ = fake_llm(LABELS, cache_path=tmp_path / "cache.sqlite")
-    first = run(sentiment(), llm=llm, classifier="tfidf", config=cfg(), out=tmp_path / "r",
-                progress=False)
+    first = run(sentiment(), llm=llm, classifier="tfidf", config=cfg(), out=tmp_path / "r", progress=False)
     llm2, _ = fake_llm(LABELS, cache_path=tmp_path / "cache.sqlite")
     again = run(None, llm=llm2, out=tmp_path / "r", resume=True, progress=False)
     assert llm2.requests == [] and again.history == first.history
     # a repeated run in a new folder is free thanks to the response cache
     llm3, _ = fake_llm(LABELS, cache_path=tmp_path / "cache.sqlite")
-    repeat = run(sentiment(), llm=llm3, classifier="tfidf", config=cfg(), out=tmp_path / "r2",
-                 progress=False)
+    repeat = run(sentiment(), llm=llm3, classifier="tfidf", config=cfg(), out=tmp_path / "r2", progress=False)
     assert llm3.requests == [] and repeat.ledger["total_tokens"] == 0
     assert [h["macro_f1"] for h in repeat.history] == [h["macro_f1"] for h in first.history]
 
@@ -192,8 +256,9 @@ def test_resumed_finished_run_makes_no_llm_request(tmp_path: Path) -> None:
 def test_refused_label_is_reported_and_the_rest_kept(tmp_path: Path) -> None:
     task = Task.from_labels("Classify movie reviews", ["positive", "negative", "neutral"])
     llm, _ = fake_llm(["positive", "negative", "neutral"], refuse=("neutral",))
-    result = run(task, llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r",
-                 progress=False)
+    result = run(
+        task, llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r", progress=False
+    )
     assert any("'neutral' yielded no usable examples" in w for w in result.warnings)
     assert set(result.predictor.classes_) == {"positive", "negative"}
 
@@ -206,8 +271,9 @@ def test_every_label_refused_is_a_data_error(tmp_path: Path) -> None:
 
 def test_existing_run_folder_needs_resume(tmp_path: Path) -> None:
     llm, _ = fake_llm(LABELS)
-    run(sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r",
-        progress=False)
+    run(
+        sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=0), out=tmp_path / "r", progress=False
+    )
     from tutorloop.errors import ConfigError
 
     with pytest.raises(ConfigError, match="already holds a run"):

@@ -15,10 +15,33 @@ from typing import Any
 from tutorloop.llm import FakeLLM, ResponseCache
 from tutorloop.types import LLMRequest
 
-WORDS = ("film", "story", "acting", "scene", "plot", "ending", "music", "cast", "script", "camera", "pace",
-         "dialogue", "hero", "villain", "sequel", "director", "moment", "style", "tone", "score")
-KEYWORDS = {"positive": ("wonderful", "loved", "brilliant"), "negative": ("awful", "hated", "boring"),
-            "neutral": ("okay", "average", "fine", "meh")}
+WORDS = (
+    "film",
+    "story",
+    "acting",
+    "scene",
+    "plot",
+    "ending",
+    "music",
+    "cast",
+    "script",
+    "camera",
+    "pace",
+    "dialogue",
+    "hero",
+    "villain",
+    "sequel",
+    "director",
+    "moment",
+    "style",
+    "tone",
+    "score",
+)
+KEYWORDS = {
+    "positive": ("wonderful", "loved", "brilliant"),
+    "negative": ("awful", "hated", "boring"),
+    "neutral": ("okay", "average", "fine", "meh"),
+}
 
 
 def _rng_words(seed: str, k: int) -> list[str]:
@@ -51,9 +74,17 @@ class Curator:
     """A configurable responder. ``refuse`` labels get refusals; ``agent_plan`` answers agent prompts;
     ``mislabel_every`` writes every k-th text with another label's keyword (to be caught by verification)."""
 
-    def __init__(self, labels: list[str], *, refuse: tuple[str, ...] = (), agent_plan: Any = None,
-                 mislabel_every: int = 0, dup_every: int = 0, guided_keyword: dict[str, str] | None = None,
-                 fail_after: int | None = None):
+    def __init__(
+        self,
+        labels: list[str],
+        *,
+        refuse: tuple[str, ...] = (),
+        agent_plan: Any = None,
+        mislabel_every: int = 0,
+        dup_every: int = 0,
+        guided_keyword: dict[str, str] | None = None,
+        fail_after: int | None = None,
+    ):
         self.labels = labels
         self.refuse = refuse
         self.agent_plan = agent_plan

@@ -25,8 +25,17 @@ def test_missing_value_is_an_error_not_a_blank() -> None:
 
 
 def test_fixed_part_first_variable_part_last() -> None:
-    common = dict(task="Sentiment", labels=labels_block([("pos", "liked"), ("neg", None)]), n=3, topic="t",
-                  length="short", style="casual", noise="", guidance="", samples="")
+    common = dict(
+        task="Sentiment",
+        labels=labels_block([("pos", "liked"), ("neg", None)]),
+        n=3,
+        topic="t",
+        length="short",
+        style="casual",
+        noise="",
+        guidance="",
+        samples="",
+    )
     a = render("generate", label="pos", **common)
     b = render("generate", label="neg", **common)
     assert a.messages[0] == b.messages[0] and a.messages[1] != b.messages[1]
@@ -53,10 +62,21 @@ def test_schemas_forbid_extra_keys_and_enforce_labels() -> None:
 
 
 def test_agent_plan_validates_tool_arguments() -> None:
-    plan = AgentPlan.model_validate({"diagnosis": "d", "actions": [
-        {"tool": "contrast", "label": "a", "confused_with": "b", "n": 4}, {"tool": "stop", "reason": "done"}]})
+    plan = AgentPlan.model_validate(
+        {
+            "diagnosis": "d",
+            "actions": [
+                {"tool": "contrast", "label": "a", "confused_with": "b", "n": 4},
+                {"tool": "stop", "reason": "done"},
+            ],
+        }
+    )
     assert [a.tool for a in plan.actions] == ["contrast", "stop"]
-    for bad in ({"tool": "delete_everything"}, {"tool": "generate", "label": "a", "n": 10_000},
-                {"tool": "drop", "example_ids": []}, {"tool": "generate", "label": "a", "extra": 1}):
+    for bad in (
+        {"tool": "delete_everything"},
+        {"tool": "generate", "label": "a", "n": 10_000},
+        {"tool": "drop", "example_ids": []},
+        {"tool": "generate", "label": "a", "extra": 1},
+    ):
         with pytest.raises(ValidationError):
             AgentPlan.model_validate({"diagnosis": "d", "actions": [bad]})

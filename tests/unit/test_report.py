@@ -19,8 +19,14 @@ from tutorloop.reports import write_report
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     llm, _ = fake_llm(["positive", "negative"], mislabel_every=5)
-    return run(sentiment(), llm=llm, classifier="tfidf", config=cfg(max_rounds=1),
-               out=tmp_path_factory.mktemp("run") / "r", progress=False).run_dir
+    return run(
+        sentiment(),
+        llm=llm,
+        classifier="tfidf",
+        config=cfg(max_rounds=1),
+        out=tmp_path_factory.mktemp("run") / "r",
+        progress=False,
+    ).run_dir
 
 
 def test_report_has_sections_and_inline_plots(run_dir: Path) -> None:
@@ -37,7 +43,9 @@ def test_report_has_sections_and_inline_plots(run_dir: Path) -> None:
 def test_export_jsonl_csv_hf_keep_provenance(run_dir: Path, tmp_path: Path) -> None:
     path, n = export_run(run_dir, "jsonl", tmp_path / "d.jsonl")
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert len(rows) == n > 0 and {"origin", "round", "verdict", "prompt_id", "attributes", "split"} <= set(rows[0])
+    assert len(rows) == n > 0 and {"origin", "round", "verdict", "prompt_id", "attributes", "split"} <= set(
+        rows[0]
+    )
     assert all(r["status"] == "active" for r in rows)
     path_all, n_all = export_run(run_dir, "csv", tmp_path / "d.csv", include_dropped=True)
     with path_all.open() as fh:
@@ -61,8 +69,9 @@ def test_export_errors(tmp_path: Path, run_dir: Path) -> None:
 
 def test_empty_unlabelled_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty.txt").write_text("\n\n")
-    task = Task.from_dict({"task": "Sentiment", "labels": ["positive", "negative"],
-                           "unlabelled": str(tmp_path / "empty.txt")})
+    task = Task.from_dict(
+        {"task": "Sentiment", "labels": ["positive", "negative"], "unlabelled": str(tmp_path / "empty.txt")}
+    )
     llm, _ = fake_llm(["positive", "negative"])
     with pytest.raises(DataError, match="has no texts"):
         run(task, llm=llm, classifier="tfidf", config=cfg(), out=tmp_path / "r", progress=False)
@@ -71,11 +80,18 @@ def test_empty_unlabelled_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_huge_unlabelled_file_is_sampled(tmp_path: Path) -> None:
     lines = [f"review {i}: wonderful" if i % 2 else f"review {i}: awful" for i in range(300)]
     (tmp_path / "big.txt").write_text("\n".join(lines))
-    task = Task.from_dict({"task": "Sentiment", "labels": ["positive", "negative"],
-                           "unlabelled": str(tmp_path / "big.txt")})
+    task = Task.from_dict(
+        {"task": "Sentiment", "labels": ["positive", "negative"], "unlabelled": str(tmp_path / "big.txt")}
+    )
     llm, _ = fake_llm(["positive", "negative"])
-    result = run(task, llm=llm, classifier="tfidf", config=cfg(max_rounds=0, max_unlabelled=50),
-                 out=tmp_path / "r", progress=False)
+    result = run(
+        task,
+        llm=llm,
+        classifier="tfidf",
+        config=cfg(max_rounds=0, max_unlabelled=50),
+        out=tmp_path / "r",
+        progress=False,
+    )
     assert any("300 texts; using a uniform sample of 50" in w for w in result.warnings)
     from tutorloop.data.store import Store
 

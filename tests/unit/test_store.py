@@ -13,12 +13,29 @@ from tutorloop.data.store import NewExample, Store
 
 def test_examples_keep_provenance(tmp_path: Path) -> None:
     s = Store(tmp_path / "s.sqlite")
-    [i] = s.add_examples([NewExample("great film", "pos", attributes={"topic": "acting"}, model="m",
-                                     prompt_id="generate@abc", status="pending")], job="j")
+    [i] = s.add_examples(
+        [
+            NewExample(
+                "great film",
+                "pos",
+                attributes={"topic": "acting"},
+                model="m",
+                prompt_id="generate@abc",
+                status="pending",
+            )
+        ],
+        job="j",
+    )
     s.set_verdicts({i: ("pos", "active", None)})
     e = s.example(i)
-    assert (e["verdict"], e["status"], e["attributes"], e["model"], e["prompt_id"], e["job"]) == \
-        ("pos", "active", {"topic": "acting"}, "m", "generate@abc", "j")
+    assert (e["verdict"], e["status"], e["attributes"], e["model"], e["prompt_id"], e["job"]) == (
+        "pos",
+        "active",
+        {"topic": "acting"},
+        "m",
+        "generate@abc",
+        "j",
+    )
 
 
 def test_job_and_examples_are_stored_together(tmp_path: Path) -> None:
@@ -43,8 +60,20 @@ def test_train_set_at_rebuilds_any_round(tmp_path: Path) -> None:
 
 def test_phases_rounds_actions_meta(tmp_path: Path) -> None:
     s = Store(tmp_path / "s.sqlite")
-    s.record_plan(1, [{"decided_by": "policy", "tool": "generate", "args": {"label": "x"}, "reason": "weak",
-                       "status": "accepted"}], phase="decide:1", info={"diagnosis": "d"})
+    s.record_plan(
+        1,
+        [
+            {
+                "decided_by": "policy",
+                "tool": "generate",
+                "args": {"label": "x"},
+                "reason": "weak",
+                "status": "accepted",
+            }
+        ],
+        phase="decide:1",
+        info={"diagnosis": "d"},
+    )
     s.save_round(0, {"round": 0, "macro_f1": 0.5})
     s.set_meta("k", {"a": 1})
     s.close()
@@ -58,7 +87,9 @@ def test_migrations_are_named_recorded_and_upgrade_old_stores(tmp_path: Path) ->
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path, isolation_level=None)
     migrate(db, MIGRATIONS[:1])  # a store written before 002 existed
-    db.execute("INSERT INTO examples (text, label, split, origin, round) VALUES ('t', 'x', 'train', 'user', 0)")
+    db.execute(
+        "INSERT INTO examples (text, label, split, origin, round) VALUES ('t', 'x', 'train', 'user', 0)"
+    )
     db.close()
     s = Store(path)
     assert s.examples()[0]["text"] == "t" and s.examples()[0]["dropped_round"] is None

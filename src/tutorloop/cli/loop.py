@@ -16,10 +16,16 @@ from ..errors import ConfigError
 @click.argument("task_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--task", "description", required=True, help="One sentence: what should the classifier do?")
 @click.option("--labels", required=True, help="Comma-separated label names.")
-@click.option("--llm", "llm_spec", default="local", show_default=True, help="LLM that drafts label descriptions.")
-@click.option("--no-describe", is_flag=True, help="Write bare label names; do not ask the LLM for descriptions.")
+@click.option(
+    "--llm", "llm_spec", default="local", show_default=True, help="LLM that drafts label descriptions."
+)
+@click.option(
+    "--no-describe", is_flag=True, help="Write bare label names; do not ask the LLM for descriptions."
+)
 @click.option("--force", is_flag=True, help="Overwrite TASK_FILE if it exists.")
-def init_cmd(task_file: Path, description: str, labels: str, llm_spec: str, no_describe: bool, force: bool) -> None:
+def init_cmd(
+    task_file: Path, description: str, labels: str, llm_spec: str, no_describe: bool, force: bool
+) -> None:
     """Draft a task file: the LLM writes a one-line description per label, which you can then edit."""
     from ..loop import LabelSpec, Task
     from ..loop.describe import describe_labels
@@ -31,38 +37,69 @@ def init_cmd(task_file: Path, description: str, labels: str, llm_spec: str, no_d
         from ..llm import get_llm
 
         descriptions = describe_labels(task, get_llm(llm_spec))
-        task = Task(task.description, [LabelSpec(lab.name, descriptions.get(lab.name)) for lab in task.labels])
+        task = Task(
+            task.description, [LabelSpec(lab.name, descriptions.get(lab.name)) for lab in task.labels]
+        )
     task_file.parent.mkdir(parents=True, exist_ok=True)
     task.to_yaml(task_file)
-    click.echo(f"Wrote {task_file} ({len(task.labels)} labels). Edit the descriptions, then: "
-               f"tutorloop run {task_file} --out runs/{task_file.stem}")
+    click.echo(
+        f"Wrote {task_file} ({len(task.labels)} labels). Edit the descriptions, then: "
+        f"tutorloop run {task_file} --out runs/{task_file.stem}"
+    )
 
 
 @click.command("run")
 @click.argument("task_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default runs/<task>).")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Continue the run in this folder, skipping finished work.")
-@click.option("--llm", "llm_spec", default=None, help="LLM spec: local (default), local:smollm2, openai:MODEL, ...")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default runs/<task>)."
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Continue the run in this folder, skipping finished work.",
+)
+@click.option(
+    "--llm", "llm_spec", default=None, help="LLM spec: local (default), local:smollm2, openai:MODEL, ..."
+)
 @click.option("--base-url", default=None, help="Base URL for openai:MODEL backends.")
 @click.option("--classifier", default=None, help="tfidf, embed (default) or setfit.")
 @click.option("--rounds", type=int, default=None, help="Refinement rounds after round 0 (0 = curation only).")
 @click.option("--examples-per-label", type=int, default=None, help="Training examples curated per label.")
 @click.option("--val-per-label", type=int, default=None, help="Synthetic validation examples per label.")
-@click.option("--agent", type=click.Choice(["auto", "llm", "policy"]), default=None, help="Who picks actions.")
+@click.option(
+    "--agent", type=click.Choice(["auto", "llm", "policy"]), default=None, help="Who picks actions."
+)
 @click.option("--token-budget", type=int, default=None, help="Most paid LLM tokens for the run.")
 @click.option("--time-budget", type=float, default=None, help="Most wall-clock seconds for the run.")
 @click.option("--threads", type=int, default=None, help="CPU threads for the local LLM and the encoder.")
 @click.option("--no-cache", is_flag=True, help="Do not use the LLM response cache.")
 @click.option("--dev", type=click.Path(dir_okay=False, path_type=Path), help="Labelled dev set (validation).")
-@click.option("--unlabelled", type=click.Path(dir_okay=False, path_type=Path), help="Unlabelled domain texts.")
+@click.option(
+    "--unlabelled", type=click.Path(dir_okay=False, path_type=Path), help="Unlabelled domain texts."
+)
 @click.option("--seed", type=int, default=None, help="Random seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-def run_cmd(task_file: Path | None, out: Path | None, resume_dir: Path | None, llm_spec: str | None,
-            base_url: str | None, classifier: str | None, rounds: int | None, examples_per_label: int | None,
-            val_per_label: int | None, agent: str | None, token_budget: int | None, time_budget: float | None,
-            threads: int | None, no_cache: bool, dev: Path | None, unlabelled: Path | None, seed: int | None,
-            as_json: bool) -> None:
+def run_cmd(
+    task_file: Path | None,
+    out: Path | None,
+    resume_dir: Path | None,
+    llm_spec: str | None,
+    base_url: str | None,
+    classifier: str | None,
+    rounds: int | None,
+    examples_per_label: int | None,
+    val_per_label: int | None,
+    agent: str | None,
+    token_budget: int | None,
+    time_budget: float | None,
+    threads: int | None,
+    no_cache: bool,
+    dev: Path | None,
+    unlabelled: Path | None,
+    seed: int | None,
+    as_json: bool,
+) -> None:
     """Run Curate-Train-Refine on TASK_FILE (or --resume a run folder)."""
     import dataclasses
 
@@ -78,34 +115,68 @@ def run_cmd(task_file: Path | None, out: Path | None, resume_dir: Path | None, l
     saved = _saved(run_dir) if resume_dir else None
     task = Task.from_yaml(task_file) if task_file else None
     if task is not None and (dev or unlabelled):
-        task = dataclasses.replace(task, dev=DataFile(str(dev)) if dev else task.dev,
-                                   unlabelled=DataFile(str(unlabelled)) if unlabelled else task.unlabelled)
+        task = dataclasses.replace(
+            task,
+            dev=DataFile(str(dev)) if dev else task.dev,
+            unlabelled=DataFile(str(unlabelled)) if unlabelled else task.unlabelled,
+        )
     base = LoopConfig.from_dict(saved["config"]) if saved else LoopConfig()
-    overrides = {k: v for k, v in {"max_rounds": rounds, "examples_per_label": examples_per_label,
-                                   "val_per_label": val_per_label, "agent": agent, "token_budget": token_budget,
-                                   "time_budget_s": time_budget, "seed": seed}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "max_rounds": rounds,
+            "examples_per_label": examples_per_label,
+            "val_per_label": val_per_label,
+            "agent": agent,
+            "token_budget": token_budget,
+            "time_budget_s": time_budget,
+            "seed": seed,
+        }.items()
+        if v is not None
+    }
     config = dataclasses.replace(base, **overrides)
     spec = llm_spec or (saved or {}).get("llm_spec") or "local"
     from ..llm import get_llm
 
     llm = get_llm(spec, cache=not no_cache, threads=threads, **({"base_url": base_url} if base_url else {}))
     try:
-        result = run(task, llm=llm, classifier=classifier, config=config, out=run_dir, resume=resume_dir is not None,
-                     progress=not as_json, llm_spec=spec)
+        result = run(
+            task,
+            llm=llm,
+            classifier=classifier,
+            config=config,
+            out=run_dir,
+            resume=resume_dir is not None,
+            progress=not as_json,
+            llm_spec=spec,
+        )
     except KeyboardInterrupt:
         click.echo(f"\nInterrupted. Nothing finished is lost: tutorloop run --resume {run_dir}", err=True)
         raise click.exceptions.Exit(130) from None
     finally:
         llm.close()
     if as_json:
-        click.echo(json.dumps({"run_dir": str(result.run_dir), "best_round": result.best_round,
-                               "stopped": result.stopped, "history": result.history, "ledger": result.ledger,
-                               "warnings": result.warnings}, ensure_ascii=False, default=str))
+        click.echo(
+            json.dumps(
+                {
+                    "run_dir": str(result.run_dir),
+                    "best_round": result.best_round,
+                    "stopped": result.stopped,
+                    "history": result.history,
+                    "ledger": result.ledger,
+                    "warnings": result.warnings,
+                },
+                ensure_ascii=False,
+                default=str,
+            )
+        )
 
 
 @click.command("export")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "hf"]), default="jsonl", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv", "hf"]), default="jsonl", show_default=True
+)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Output file (folder for hf).")
 @click.option("--all", "include_dropped", is_flag=True, help="Include dropped examples (with their reason).")
 @click.option("--split", type=click.Choice(["train", "val"]), default=None, help="Only this split.")

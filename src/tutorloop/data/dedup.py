@@ -112,7 +112,7 @@ class Deduper:
         from datasketch import MinHash
 
         key = normalise(text)
-        grams = {key[j:j + 4] for j in range(max(1, len(key) - 3))}
+        grams = {key[j : j + 4] for j in range(max(1, len(key) - 3))}
         m = MinHash(num_perm=self.num_perm, seed=1)
         for g in grams:
             m.update(g.encode("utf-8"))

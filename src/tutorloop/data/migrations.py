@@ -13,7 +13,9 @@ Migration = tuple[str, Callable[[sqlite3.Connection], None]]
 
 
 def _m001_initial(db: sqlite3.Connection) -> None:
-    _run_script(db, """
+    _run_script(
+        db,
+        """
         CREATE TABLE examples (
             id INTEGER PRIMARY KEY,
             text TEXT NOT NULL,
@@ -33,13 +35,16 @@ def _m001_initial(db: sqlite3.Connection) -> None:
         CREATE INDEX examples_split ON examples(split, status);
         CREATE TABLE jobs (key TEXT PRIMARY KEY, result TEXT, created REAL DEFAULT (unixepoch()));
         CREATE TABLE phases (name TEXT PRIMARY KEY, info TEXT, created REAL DEFAULT (unixepoch()));
-        CREATE TABLE rounds (round INTEGER PRIMARY KEY, metrics TEXT NOT NULL, created REAL DEFAULT (unixepoch()));
+        CREATE TABLE rounds (
+            round INTEGER PRIMARY KEY, metrics TEXT NOT NULL, created REAL DEFAULT (unixepoch())
+        );
         CREATE TABLE actions (
             id INTEGER PRIMARY KEY, round INTEGER NOT NULL, decided_by TEXT NOT NULL, tool TEXT NOT NULL,
             args TEXT NOT NULL, reason TEXT, status TEXT NOT NULL, created REAL DEFAULT (unixepoch())
         );
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        """)
+        """,
+    )
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -63,7 +68,9 @@ MIGRATIONS: list[Migration] = [
 
 def applied(db: sqlite3.Connection) -> list[str]:
     """Names of the migrations already applied to ``db``."""
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL DEFAULT (unixepoch()))")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL DEFAULT (unixepoch()))"
+    )
     return [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
 
 

@@ -20,8 +20,22 @@ from typing import Any
 
 from .migrations import migrate
 
-_EXAMPLE_COLS = ("id", "text", "label", "split", "origin", "round", "attributes", "verdict", "status", "reason",
-                 "model", "prompt_id", "job", "dropped_round")
+_EXAMPLE_COLS = (
+    "id",
+    "text",
+    "label",
+    "split",
+    "origin",
+    "round",
+    "attributes",
+    "verdict",
+    "status",
+    "reason",
+    "model",
+    "prompt_id",
+    "job",
+    "dropped_round",
+)
 
 
 @dataclass
@@ -30,11 +44,11 @@ class NewExample:
 
     text: str
     label: str
-    split: str = "train"          # train | val
-    origin: str = "curated"       # curated | targeted | seed | user | validation
+    split: str = "train"  # train | val
+    origin: str = "curated"  # curated | targeted | seed | user | validation
     round: int = 0
     attributes: dict[str, Any] = field(default_factory=dict)
-    status: str = "active"        # active | pending (awaiting verification) | dropped
+    status: str = "active"  # active | pending (awaiting verification) | dropped
     verdict: str | None = None
     model: str | None = None
     prompt_id: str | None = None
@@ -81,24 +95,46 @@ class Store:
             return self._db.execute(sql, tuple(params)).fetchall()
 
     # -- examples ---------------------------------------------------------------------------------------
-    def add_examples(self, rows: Sequence[NewExample], *, job: str | None = None,
-                     result: Any = None) -> list[int]:
+    def add_examples(
+        self, rows: Sequence[NewExample], *, job: str | None = None, result: Any = None
+    ) -> list[int]:
         """Insert ``rows``; when ``job`` is given, record it as finished in the same transaction."""
         ids = []
         with self.transaction() as db:
             for r in rows:
                 cur = db.execute(
-                    "INSERT INTO examples (text, label, split, origin, round, attributes, verdict, status, model,"
+                    "INSERT INTO examples (text, label, split, origin, round, attributes, verdict, status,"
+                    " model,"
                     " prompt_id, job) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (r.text, r.label, r.split, r.origin, r.round, json.dumps(r.attributes, ensure_ascii=False),
-                     r.verdict, r.status, r.model, r.prompt_id, job))
+                    (
+                        r.text,
+                        r.label,
+                        r.split,
+                        r.origin,
+                        r.round,
+                        json.dumps(r.attributes, ensure_ascii=False),
+                        r.verdict,
+                        r.status,
+                        r.model,
+                        r.prompt_id,
+                        job,
+                    ),
+                )
                 ids.append(int(cur.lastrowid))
             if job is not None:
-                db.execute("INSERT OR REPLACE INTO jobs (key, result) VALUES (?, ?)", (job, json.dumps(result)))
+                db.execute(
+                    "INSERT OR REPLACE INTO jobs (key, result) VALUES (?, ?)", (job, json.dumps(result))
+                )
         return ids
 
-    def examples(self, *, split: str | None = None, status: str | Sequence[str] | None = "active",
-                 label: str | None = None, origin: str | None = None) -> list[dict[str, Any]]:
+    def examples(
+        self,
+        *,
+        split: str | None = None,
+        status: str | Sequence[str] | None = "active",
+        label: str | None = None,
+        origin: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Examples as dicts (``attributes`` decoded), oldest first. ``status=None`` returns every status."""
         where, params = [], []
         if split is not None:
@@ -125,29 +161,43 @@ class Store:
 
     def train_set_at(self, round_: int) -> list[dict[str, Any]]:
         """The training examples that were active at the end of round ``round_``."""
-        sql = (f"SELECT {', '.join(_EXAMPLE_COLS)} FROM examples WHERE split = 'train' AND round <= ?"
-               " AND status IN ('active', 'dropped') AND (dropped_round IS NULL OR dropped_round > ?)"
-               " AND NOT (status = 'dropped' AND dropped_round IS NULL) ORDER BY id")
+        sql = (
+            f"SELECT {', '.join(_EXAMPLE_COLS)} FROM examples WHERE split = 'train' AND round <= ?"
+            " AND status IN ('active', 'dropped') AND (dropped_round IS NULL OR dropped_round > ?)"
+            " AND NOT (status = 'dropped' AND dropped_round IS NULL) ORDER BY id"
+        )
         return [_row(r) for r in self._query(sql, (round_, round_))]
 
-    def set_verdicts(self, verdicts: dict[int, tuple[str, str, str | None]], *, job: str | None = None,
-                     result: Any = None, round_: int | None = None) -> None:
+    def set_verdicts(
+        self,
+        verdicts: dict[int, tuple[str, str, str | None]],
+        *,
+        job: str | None = None,
+        result: Any = None,
+        round_: int | None = None,
+    ) -> None:
         """``{id: (verdict, new_status, reason)}``, plus the finished ``job``, in one transaction."""
         with self.transaction() as db:
             for ex_id, (verdict, status, reason) in verdicts.items():
-                db.execute("UPDATE examples SET verdict = ?, status = ?, reason = ?, dropped_round = ? "
-                           "WHERE id = ?", (verdict, status, reason,
-                                            round_ if status == "dropped" else None, ex_id))
+                db.execute(
+                    "UPDATE examples SET verdict = ?, status = ?, reason = ?, dropped_round = ? WHERE id = ?",
+                    (verdict, status, reason, round_ if status == "dropped" else None, ex_id),
+                )
             if job is not None:
-                db.execute("INSERT OR REPLACE INTO jobs (key, result) VALUES (?, ?)", (job, json.dumps(result)))
+                db.execute(
+                    "INSERT OR REPLACE INTO jobs (key, result) VALUES (?, ?)", (job, json.dumps(result))
+                )
 
     def drop(self, ids: Sequence[int], *, reason: str, round_: int) -> int:
         """Mark active examples dropped (they stay in the store); returns how many changed."""
         with self.transaction() as db:
             n = 0
             for ex_id in ids:
-                n += db.execute("UPDATE examples SET status = 'dropped', reason = ?, dropped_round = ? "
-                                "WHERE id = ? AND status = 'active'", (reason, round_, ex_id)).rowcount
+                n += db.execute(
+                    "UPDATE examples SET status = 'dropped', reason = ?, dropped_round = ? "
+                    "WHERE id = ? AND status = 'active'",
+                    (reason, round_, ex_id),
+                ).rowcount
         return n
 
     def relabel(self, example_id: int, label: str, *, reason: str, round_: int) -> int | None:
@@ -156,20 +206,36 @@ class Store:
         if old is None or old["status"] != "active":
             return None
         with self.transaction() as db:
-            db.execute("UPDATE examples SET status = 'dropped', reason = ?, dropped_round = ? WHERE id = ?",
-                       (f"relabelled to {label}: {reason}", round_, example_id))
+            db.execute(
+                "UPDATE examples SET status = 'dropped', reason = ?, dropped_round = ? WHERE id = ?",
+                (f"relabelled to {label}: {reason}", round_, example_id),
+            )
             attrs = dict(old["attributes"]) | {"relabelled_from": old["label"], "source_id": example_id}
             cur = db.execute(
                 "INSERT INTO examples (text, label, split, origin, round, attributes, verdict, status, model,"
                 " prompt_id, job, reason) VALUES (?,?,?,?,?,?,?,'active',?,?,?,?)",
-                (old["text"], label, old["split"], old["origin"], round_, json.dumps(attrs), old["verdict"],
-                 old["model"], old["prompt_id"], old["job"], reason))
+                (
+                    old["text"],
+                    label,
+                    old["split"],
+                    old["origin"],
+                    round_,
+                    json.dumps(attrs),
+                    old["verdict"],
+                    old["model"],
+                    old["prompt_id"],
+                    old["job"],
+                    reason,
+                ),
+            )
         return int(cur.lastrowid)
 
     def counts(self, split: str = "train") -> dict[str, int]:
         """Active examples per label."""
-        rows = self._query("SELECT label, COUNT(*) FROM examples WHERE split = ? AND status = 'active' "
-                           "GROUP BY label", (split,))
+        rows = self._query(
+            "SELECT label, COUNT(*) FROM examples WHERE split = ? AND status = 'active' GROUP BY label",
+            (split,),
+        )
         return {label: int(n) for label, n in rows}
 
     # -- jobs and phases ------------------------------------------------------------------------------------
@@ -193,49 +259,77 @@ class Store:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO phases (name, info) VALUES (?, ?)", (name, json.dumps(info)))
 
-    # -- rounds -------------------------------------------------------------------------------------------------
+    # -- rounds --------------------------------------------------------------------------------------------
     def save_round(self, round_: int, metrics: dict[str, Any]) -> None:
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO rounds (round, metrics) VALUES (?, ?)",
-                       (round_, json.dumps(metrics, ensure_ascii=False)))
+            db.execute(
+                "INSERT OR REPLACE INTO rounds (round, metrics) VALUES (?, ?)",
+                (round_, json.dumps(metrics, ensure_ascii=False)),
+            )
 
     def rounds(self) -> list[dict[str, Any]]:
         """Per-round metrics dicts, in round order."""
         return [json.loads(m) for (m,) in self._query("SELECT metrics FROM rounds ORDER BY round")]
 
-    # -- actions --------------------------------------------------------------------------------------------------
-    def log_action(self, round_: int, *, decided_by: str, tool: str, args: dict[str, Any], reason: str,
-                   status: str) -> int:
+    # -- actions -------------------------------------------------------------------------------------------
+    def log_action(
+        self, round_: int, *, decided_by: str, tool: str, args: dict[str, Any], reason: str, status: str
+    ) -> int:
         with self.transaction() as db:
-            cur = db.execute("INSERT INTO actions (round, decided_by, tool, args, reason, status) VALUES (?,?,?,?,?,?)",
-                             (round_, decided_by, tool, json.dumps(args, ensure_ascii=False), reason, status))
+            cur = db.execute(
+                "INSERT INTO actions (round, decided_by, tool, args, reason, status) VALUES (?,?,?,?,?,?)",
+                (round_, decided_by, tool, json.dumps(args, ensure_ascii=False), reason, status),
+            )
         return int(cur.lastrowid)
 
     def record_plan(self, round_: int, actions: Sequence[dict[str, Any]], *, phase: str, info: Any) -> None:
         """Log a round's decided actions and mark the decision ``phase`` finished, in one transaction."""
         with self.transaction() as db:
             for a in actions:
-                db.execute("INSERT INTO actions (round, decided_by, tool, args, reason, status) VALUES (?,?,?,?,?,?)",
-                           (round_, a["decided_by"], a["tool"], json.dumps(a["args"], ensure_ascii=False),
-                            a["reason"], a["status"]))
+                db.execute(
+                    "INSERT INTO actions (round, decided_by, tool, args, reason, status)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (
+                        round_,
+                        a["decided_by"],
+                        a["tool"],
+                        json.dumps(a["args"], ensure_ascii=False),
+                        a["reason"],
+                        a["status"],
+                    ),
+                )
             db.execute("INSERT OR REPLACE INTO phases (name, info) VALUES (?, ?)", (phase, json.dumps(info)))
 
     def actions(self, round_: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, round, decided_by, tool, args, reason, status FROM actions"
-        rows = self._query(sql + (" WHERE round = ? ORDER BY id" if round_ is not None else " ORDER BY id"),
-                           (round_,) if round_ is not None else ())
-        return [{"id": r[0], "round": r[1], "decided_by": r[2], "tool": r[3], "args": json.loads(r[4]),
-                 "reason": r[5], "status": r[6]} for r in rows]
+        rows = self._query(
+            sql + (" WHERE round = ? ORDER BY id" if round_ is not None else " ORDER BY id"),
+            (round_,) if round_ is not None else (),
+        )
+        return [
+            {
+                "id": r[0],
+                "round": r[1],
+                "decided_by": r[2],
+                "tool": r[3],
+                "args": json.loads(r[4]),
+                "reason": r[5],
+                "status": r[6],
+            }
+            for r in rows
+        ]
 
-    # -- metadata ---------------------------------------------------------------------------------------------------
+    # -- metadata ------------------------------------------------------------------------------------------
     def get_meta(self, key: str, default: Any = None) -> Any:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
         return json.loads(rows[0][0]) if rows else default
 
     def set_meta(self, key: str, value: Any) -> None:
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                       (key, json.dumps(value, ensure_ascii=False)))
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (key, json.dumps(value, ensure_ascii=False)),
+            )
 
 
 def _row(r: tuple) -> dict[str, Any]:

@@ -30,8 +30,15 @@ def align_proba(proba: np.ndarray, classes: Sequence[str], labels: Sequence[str]
     return out
 
 
-def analyse(texts: Sequence[str], y_true: Sequence[str], proba: np.ndarray, labels: Sequence[str], *,
-            max_errors: int = 12, max_successes: int = 4) -> dict[str, Any]:
+def analyse(
+    texts: Sequence[str],
+    y_true: Sequence[str],
+    proba: np.ndarray,
+    labels: Sequence[str],
+    *,
+    max_errors: int = 12,
+    max_successes: int = 4,
+) -> dict[str, Any]:
     """Metrics and evidence for one evaluation. ``proba`` columns must follow ``labels``.
 
     >>> r = analyse(["good", "bad", "meh"], ["pos", "neg", "pos"],
@@ -47,8 +54,13 @@ def analyse(texts: Sequence[str], y_true: Sequence[str], proba: np.ndarray, labe
     index = {lab: i for i, lab in enumerate(labels)}
     errors, hits = [], []
     for k, (text, true, pred) in enumerate(zip(texts, y_true, y_pred, strict=True)):
-        row = {"text": text, "label": true, "predicted": pred, "p_predicted": round(float(proba[k, index[pred]]), 3),
-               "p_label": round(float(proba[k, index[true]]), 3) if true in index else 0.0}
+        row = {
+            "text": text,
+            "label": true,
+            "predicted": pred,
+            "p_predicted": round(float(proba[k, index[pred]]), 3),
+            "p_label": round(float(proba[k, index[true]]), 3) if true in index else 0.0,
+        }
         (hits if true == pred else errors).append(row)
     errors.sort(key=lambda r: (-r["p_predicted"], r["text"]))
     hits.sort(key=lambda r: (-r["p_predicted"], r["text"]))
@@ -59,16 +71,35 @@ def analyse(texts: Sequence[str], y_true: Sequence[str], proba: np.ndarray, labe
             seen.add(row["label"])
         if len(successes) >= max_successes:
             break
-    weak = sorted(({"label": lab, **{k: round(float(v), 3) for k, v in metrics["per_class"][lab].items()}}
-                   for lab in labels if metrics["per_class"][lab]["support"] > 0),
-                  key=lambda r: (r["f1"], r["label"]))
+    weak = sorted(
+        (
+            {"label": lab, **{k: round(float(v), 3) for k, v in metrics["per_class"][lab].items()}}
+            for lab in labels
+            if metrics["per_class"][lab]["support"] > 0
+        ),
+        key=lambda r: (r["f1"], r["label"]),
+    )
     confusions = [{"label": a, "predicted": b, "count": n} for a, b, n in metrics["top_confusions"]]
-    return {"metrics": metrics, "misclassified": errors[:max_errors], "n_misclassified": len(errors),
-            "successes": successes, "weak_labels": weak, "confusions": confusions}
+    return {
+        "metrics": metrics,
+        "misclassified": errors[:max_errors],
+        "n_misclassified": len(errors),
+        "successes": successes,
+        "weak_labels": weak,
+        "confusions": confusions,
+    }
 
 
-def implausible_training(ids: Sequence[int], texts: Sequence[str], y: Sequence[str], proba: np.ndarray,
-                         labels: Sequence[str], *, max_p: float = 0.15, limit: int = 8) -> list[dict[str, Any]]:
+def implausible_training(
+    ids: Sequence[int],
+    texts: Sequence[str],
+    y: Sequence[str],
+    proba: np.ndarray,
+    labels: Sequence[str],
+    *,
+    max_p: float = 0.15,
+    limit: int = 8,
+) -> list[dict[str, Any]]:
     """Training examples to which the classifier gives less than ``max_p`` for their own label, worst first.
 
     >>> implausible_training([1, 2], ["a", "b"], ["x", "y"], np.array([[0.9, 0.1], [0.95, 0.05]]), ["x", "y"])
@@ -79,7 +110,14 @@ def implausible_training(ids: Sequence[int], texts: Sequence[str], y: Sequence[s
     for k, (ex_id, text, lab) in enumerate(zip(ids, texts, y, strict=True)):
         p = float(proba[k, index[lab]]) if lab in index else 0.0
         if p < max_p:
-            rows.append({"id": int(ex_id), "text": text, "label": lab, "p_label": round(p, 3),
-                         "predicted": labels[int(proba[k].argmax())]})
+            rows.append(
+                {
+                    "id": int(ex_id),
+                    "text": text,
+                    "label": lab,
+                    "p_label": round(p, 3),
+                    "predicted": labels[int(proba[k].argmax())],
+                }
+            )
     rows.sort(key=lambda r: (r["p_label"], r["id"]))
     return rows[:limit]

@@ -20,39 +20,78 @@ from .policy import Decision
 def compact_report(ctx: Context, analysis: dict[str, Any]) -> dict[str, Any]:
     """What the agent sees: weak labels, confusions, misclassified validation texts with probabilities,
     confident successes and suspicious training examples (with ids it may drop or relabel)."""
+
     def cut(t: str) -> str:
         return t if len(t) <= 200 else t[:197] + "..."
 
     weak = analysis["weak_labels"][:8]
     counts = analysis.get("train_counts", {})
     return {
-        "weak_labels": [{"label": w["label"], "f1": w["f1"], "precision": w["precision"], "recall": w["recall"],
-                         "val_support": w["support"], "train_examples": counts.get(w["label"], 0)} for w in weak],
+        "weak_labels": [
+            {
+                "label": w["label"],
+                "f1": w["f1"],
+                "precision": w["precision"],
+                "recall": w["recall"],
+                "val_support": w["support"],
+                "train_examples": counts.get(w["label"], 0),
+            }
+            for w in weak
+        ],
         "confusions": analysis["confusions"][:8],
-        "misclassified_validation": [{"text": cut(r["text"]), "label": r["label"], "predicted": r["predicted"],
-                                      "p_predicted": r["p_predicted"]} for r in analysis["misclassified"][:8]],
-        "confident_successes": [{"text": cut(r["text"]), "label": r["label"], "p": r["p_predicted"]}
-                                for r in analysis["successes"][:4]],
-        "suspect_training_examples": [{"id": r["id"], "text": cut(r["text"]), "label": r["label"],
-                                       "p_label": r["p_label"], "predicted": r["predicted"]}
-                                      for r in analysis.get("implausible", [])[:8]],
+        "misclassified_validation": [
+            {
+                "text": cut(r["text"]),
+                "label": r["label"],
+                "predicted": r["predicted"],
+                "p_predicted": r["p_predicted"],
+            }
+            for r in analysis["misclassified"][:8]
+        ],
+        "confident_successes": [
+            {"text": cut(r["text"]), "label": r["label"], "p": r["p_predicted"]}
+            for r in analysis["successes"][:4]
+        ],
+        "suspect_training_examples": [
+            {
+                "id": r["id"],
+                "text": cut(r["text"]),
+                "label": r["label"],
+                "p_label": r["p_label"],
+                "predicted": r["predicted"],
+            }
+            for r in analysis.get("implausible", [])[:8]
+        ],
     }
 
 
-def agent_plan(ctx: Context, analysis: dict[str, Any], round_: int, best: tuple[float, int]) -> tuple[str, list[Decision]]:
+def agent_plan(
+    ctx: Context, analysis: dict[str, Any], round_: int, best: tuple[float, int]
+) -> tuple[str, list[Decision]]:
     """Ask the LLM for a diagnosis and tool calls; returns them validated (rejected ones included)."""
     cfg = ctx.config
     m = analysis["metrics"]
-    r = render("agent", task=ctx.task.description, labels=labels_text(ctx), max_actions=cfg.max_actions_per_round,
-               max_new=cfg.targeted_per_round, round=round_, macro_f1=f"{m['macro_f1']:.3f}",
-               accuracy=f"{m['accuracy']:.3f}", best_f1=f"{best[0]:.3f}", best_round=best[1],
-               budget=ctx.budget.left(), report=as_data(compact_report(ctx, analysis)))
+    r = render(
+        "agent",
+        task=ctx.task.description,
+        labels=labels_text(ctx),
+        max_actions=cfg.max_actions_per_round,
+        max_new=cfg.targeted_per_round,
+        round=round_,
+        macro_f1=f"{m['macro_f1']:.3f}",
+        accuracy=f"{m['accuracy']:.3f}",
+        best_f1=f"{best[0]:.3f}",
+        best_round=best[1],
+        budget=ctx.budget.left(),
+        report=as_data(compact_report(ctx, analysis)),
+    )
     try:
-        plan = ctx.llm.structured(r.messages, AgentPlan, temperature=0.0, max_tokens=1200, sample_index=round_,
-                                  purpose="agent")
+        plan = ctx.llm.structured(
+            r.messages, AgentPlan, temperature=0.0, max_tokens=1200, sample_index=round_, purpose="agent"
+        )
     except LLMOutputError as exc:
         return f"agent reply invalid ({exc}); the policy decides this round", []
-    return plan.diagnosis, validate_actions(ctx, plan.actions, decided_by="llm")
+    return plan.diagnosis[:1200], validate_actions(ctx, plan.actions, decided_by="llm")
 
 
 def validate_actions(ctx: Context, actions: list[Any], *, decided_by: str) -> list[Decision]:
@@ -77,7 +116,11 @@ def validate_actions(ctx: Context, actions: list[Any], *, decided_by: str) -> li
             action = action.model_copy(update={"example_ids": sorted(set(action.example_ids))[:10]})
         if problem is None:
             accepted += 1
-        out.append(Decision(action, decided_by, reason[:300], "accepted" if problem is None else f"rejected: {problem}"))
+        out.append(
+            Decision(
+                action, decided_by, reason[:300], "accepted" if problem is None else f"rejected: {problem}"
+            )
+        )
     return out
 
 

@@ -23,41 +23,60 @@ def _doc(text: str, default: Any) -> Any:
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """Settings of a run. Frozen; every field is checked on construction with a message that says how to fix it.
+    """Settings of a run. Frozen; every field is checked on construction, with a message saying how to fix it.
 
     >>> LoopConfig(max_rounds=2).max_rounds
     2
-    >>> LoopConfig(max_rounds=-1)
+    >>> LoopConfig(max_rounds=-1)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    tutorloop.errors.ConfigError: The 'max_rounds' parameter of LoopConfig must be an int in [0, 50]. Got -1 instead.
+    tutorloop.errors.ConfigError: The 'max_rounds' parameter of LoopConfig must be an int in [0, 50]. ...
     """
 
     examples_per_label: int | None = _doc(
         "Training examples curated per label in round 0. None = scaled to the label count "
-        "(32 for 2 labels, 24 for up to 4, 16 up to 10, 10 up to 25, else 6).", None)
+        "(32 for 2 labels, 24 for up to 4, 16 up to 10, 10 up to 25, else 6).",
+        None,
+    )
     val_per_label: int | None = _doc(
         "Synthetic validation examples per label (held-out sub-topics). None = scaled "
-        "(10 up to 4 labels, 6 up to 10, 4 up to 25, else 2). Ignored with a dev set.", None)
+        "(10 up to 4 labels, 6 up to 10, 4 up to 25, else 2). Ignored with a dev set.",
+        None,
+    )
     examples_per_call: int = _doc("Texts asked for in one generation call (one attribute combination).", 4)
     max_rounds: int = _doc("Refinement rounds after round 0. 0 = single-pass curation only.", 3)
     patience: int = _doc("Stop after this many rounds without a better validation macro-F1.", 2)
     targeted_per_round: int | None = _doc(
-        "New targeted examples per refinement round, all labels together. None = 4 per label, in [16, 64].", None)
-    verify: bool = _doc("Blind LLM verification: the LLM labels each new example without seeing the intended "
-                        "label; disputed examples are dropped.", True)
+        "New targeted examples per refinement round, all labels together. None = 4 per label, in [16, 64].",
+        None,
+    )
+    verify: bool = _doc(
+        "Blind LLM verification: the LLM labels each new example without seeing the intended "
+        "label; disputed examples are dropped.",
+        True,
+    )
     verify_batch: int | None = _doc("Texts per verification call. None = 4 up to 8 labels, else 8.", None)
-    dedup_threshold: float = _doc("Cosine similarity (encoder) or Jaccard (MinHash fallback) at or above which "
-                                  "a new text counts as a near duplicate.", 0.92)
-    dedup_method: str = _doc("'embed' (sentence encoder), 'minhash', or 'auto' (embed when the classifier "
-                             "already loads the encoder).", "auto")
-    topics_per_label: int | None = _doc("Sub-topics the LLM proposes per label. None = as many as the "
-                                        "generation calls need, at most 8.", None)
+    dedup_threshold: float = _doc(
+        "Cosine similarity (encoder) or Jaccard (MinHash fallback) at or above which "
+        "a new text counts as a near duplicate.",
+        0.92,
+    )
+    dedup_method: str = _doc(
+        "'embed' (sentence encoder), 'minhash', or 'auto' (embed when the classifier "
+        "already loads the encoder).",
+        "auto",
+    )
+    topics_per_label: int | None = _doc(
+        "Sub-topics the LLM proposes per label. None = as many as the generation calls need, at most 8.", None
+    )
     token_budget: int | None = _doc("Paid LLM tokens for the whole run. None = unlimited.", None)
     time_budget_s: float | None = _doc("Wall-clock seconds for the whole run. None = unlimited.", None)
     seed: int = _doc("Seed for sampling, attribute combinations and classifiers.", 0)
-    agent: str = _doc("Who picks refinement actions: 'llm' (tool calls), 'policy' (deterministic rules from "
-                      "the metrics) or 'auto' (policy for local/fake backends, llm otherwise).", "auto")
+    agent: str = _doc(
+        "Who picks refinement actions: 'llm' (tool calls), 'policy' (deterministic rules from "
+        "the metrics) or 'auto' (policy for local/fake backends, llm otherwise).",
+        "auto",
+    )
     max_actions_per_round: int = _doc("Most actions the agent may take in one round.", 6)
     temperature: float = _doc("Sampling temperature for generation (verification always uses 0).", 0.9)
     max_unlabelled: int = _doc("Most unlabelled texts read (a uniform sample of a bigger file).", 5000)
@@ -102,8 +121,14 @@ class LoopConfig:
         epc = self.examples_per_call
         calls = math.ceil(epl / epc) + math.ceil(vpl / min(epc, vpl))
         tpl = self.topics_per_label or max(3, min(8, calls))
-        return dataclasses.replace(self, examples_per_label=epl, val_per_label=vpl, targeted_per_round=tpr,
-                                   verify_batch=vb, topics_per_label=tpl)
+        return dataclasses.replace(
+            self,
+            examples_per_label=epl,
+            val_per_label=vpl,
+            targeted_per_round=tpr,
+            verify_batch=vb,
+            topics_per_label=tpl,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (for ``config.json``)."""

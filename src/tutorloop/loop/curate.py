@@ -22,11 +22,20 @@ from ..prompts import TextsReply, TopicsReply, as_data, labels_block, labels_rep
 from .context import Context
 
 LENGTHS = ("one short sentence", "one or two sentences", "three or four sentences")
-STYLES = ("casual", "formal", "terse", "emotional", "detailed and specific", "a question", "matter-of-fact",
-          "written by a non-native speaker")
+STYLES = (
+    "casual",
+    "formal",
+    "terse",
+    "emotional",
+    "detailed and specific",
+    "a question",
+    "matter-of-fact",
+    "written by a non-native speaker",
+)
 NOISE = "Noise: make some texts informal, with a typo or two."
-_REFUSAL = re.compile(r"^\W*(i'?m sorry|sorry,? but|i can(?:no|')t|i cannot|i am unable|i'm unable|as an ai)",
-                      re.IGNORECASE)
+_REFUSAL = re.compile(
+    r"^\W*(i'?m sorry|sorry,? but|i can(?:no|')t|i cannot|i am unable|i'm unable|as an ai)", re.IGNORECASE
+)
 _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 
 
@@ -51,7 +60,7 @@ def labels_text(ctx: Context) -> str:
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 # -- sub-topics -----------------------------------------------------------------------------------------
@@ -61,17 +70,32 @@ def propose_topics(ctx: Context) -> dict[str, dict[str, list[str]]]:
     n = cfg.topics_per_label or 6
     labels = ctx.task.label_names
     todo = [lab for lab in labels if ctx.store.job_result(f"topics:{lab}") is None]
-    jobs = [StructuredJob(render("topics", task=ctx.task.description, labels=labels_text(ctx), n=n,
-                                 label=lab).messages, TopicsReply, temperature=0.7,
-                          max_tokens=24 * n + 40, purpose="topics") for lab in todo]
-    _run_jobs(ctx, jobs, todo, "Proposing sub-topics",
-              lambda lab, reply: ctx.store.finish_job(f"topics:{lab}", _clean_topics(reply, n)))
+    jobs = [
+        StructuredJob(
+            render("topics", task=ctx.task.description, labels=labels_text(ctx), n=n, label=lab).messages,
+            TopicsReply,
+            temperature=0.7,
+            max_tokens=24 * n + 40,
+            purpose="topics",
+        )
+        for lab in todo
+    ]
+    _run_jobs(
+        ctx,
+        jobs,
+        todo,
+        "Proposing sub-topics",
+        lambda lab, reply: ctx.store.finish_job(f"topics:{lab}", _clean_topics(reply, n)),
+    )
     out = {}
     for lab in labels:
         topics = ctx.store.job_result(f"topics:{lab}") or []
         if len(topics) < 2:
-            topics = topics + [t for t in ("a typical case", "an unusual case", "a borderline case",
-                                           "a short everyday case") if t not in topics]
+            topics = topics + [
+                t
+                for t in ("a typical case", "an unusual case", "a borderline case", "a short everyday case")
+                if t not in topics
+            ]
         n_val = max(1, round(len(topics) / 3))
         out[lab] = {"train": topics[:-n_val], "val": topics[-n_val:]}
     return out
@@ -82,7 +106,7 @@ def _clean_topics(reply: Any, n: int) -> list[str]:
         return []
     seen, topics = set(), []
     for t in reply.topics:
-        t = " ".join(t.split()).strip(" .-")
+        t = " ".join(t.split()).strip(" .-")[:80]
         if t and t.lower() not in seen:
             seen.add(t.lower())
             topics.append(t)
@@ -90,8 +114,16 @@ def _clean_topics(reply: Any, n: int) -> list[str]:
 
 
 # -- generation -------------------------------------------------------------------------------------------
-def curation_jobs(ctx: Context, topics: dict[str, dict[str, list[str]]], *, split: str, per_label: int | dict,
-                  round_: int = 0, start: int = 0, tag: str = "") -> list[GenJob]:
+def curation_jobs(
+    ctx: Context,
+    topics: dict[str, dict[str, list[str]]],
+    *,
+    split: str,
+    per_label: int | dict,
+    round_: int = 0,
+    start: int = 0,
+    tag: str = "",
+) -> list[GenJob]:
     """Jobs that write ``per_label`` examples per label, interleaved across labels (so that a budget that
     runs out mid-phase leaves every label with some examples)."""
     epc = ctx.config.examples_per_call
@@ -107,10 +139,24 @@ def curation_jobs(ctx: Context, topics: dict[str, dict[str, list[str]]], *, spli
         while want > 0:
             i = start + c
             n = min(epc, want)
-            attrs = {"topic": subs[i % len(subs)], "length": LENGTHS[(i + rng.randrange(3)) % 3],
-                     "style": styles[i % len(styles)], "noise": i % 4 == 3}
-            jobs.append(GenJob(f"gen:{split}{tag}:{round_}:{lab}:{i}", lab, split, origin, round_, n, attrs,
-                               sample_index=i))
+            attrs = {
+                "topic": subs[i % len(subs)],
+                "length": LENGTHS[(i + rng.randrange(3)) % 3],
+                "style": styles[i % len(styles)],
+                "noise": i % 4 == 3,
+            }
+            jobs.append(
+                GenJob(
+                    f"gen:{split}{tag}:{round_}:{lab}:{i}",
+                    lab,
+                    split,
+                    origin,
+                    round_,
+                    n,
+                    attrs,
+                    sample_index=i,
+                )
+            )
             want -= n
             c += 1
         by_label.append(jobs)
@@ -130,27 +176,58 @@ def _gen_messages(ctx: Context, job: GenJob) -> Any:
         picks = rng.sample(ctx.unlabelled, min(2, len(ctx.unlabelled)))
         samples = f"\nReal texts from this domain, for style only (JSON data): {as_data(picks)}"
     guidance = f"Guidance: {job.guidance}\n" if job.guidance else ""
-    return render("generate", task=ctx.task.description, labels=labels_text(ctx), n=job.n, label=job.label,
-                  topic=a.get("topic", "any"), length=a.get("length", LENGTHS[1]), style=a.get("style", "natural"),
-                  noise=(NOISE + "\n") if a.get("noise") else "", guidance=guidance, samples=samples)
+    return render(
+        "generate",
+        task=ctx.task.description,
+        labels=labels_text(ctx),
+        n=job.n,
+        label=job.label,
+        topic=a.get("topic", "any"),
+        length=a.get("length", LENGTHS[1]),
+        style=a.get("style", "natural"),
+        noise=(NOISE + "\n") if a.get("noise") else "",
+        guidance=guidance,
+        samples=samples,
+    )
 
 
 def run_generation(ctx: Context, jobs: list[GenJob], description: str) -> dict[str, int]:
     """Run the jobs not finished yet; store their (deduplicated) texts. Returns counts of kept/raw/failed."""
     todo = [j for j in jobs if ctx.store.job_result(j.key) is None]
     stats = {"raw": 0, "kept": 0, "failed": 0, "refused": 0}
+    names = {n.lower() for n in ctx.task.label_names}
     rendered = {j.key: _gen_messages(ctx, j) for j in todo}
-    structured = [StructuredJob(rendered[j.key].messages, TextsReply, temperature=ctx.config.temperature,
-                                max_tokens=min(2048, 90 * j.n + 60), sample_index=j.sample_index,
-                                purpose=f"generate:{j.origin}") for j in todo]
+    structured = [
+        StructuredJob(
+            rendered[j.key].messages,
+            TextsReply,
+            temperature=ctx.config.temperature,
+            max_tokens=min(2048, 90 * j.n + 60),
+            sample_index=j.sample_index,
+            purpose=f"generate:{j.origin}",
+        )
+        for j in todo
+    ]
 
     def store(job: GenJob, reply: Any) -> None:
-        texts, refused, error = _clean_texts(reply, job)
+        texts, refused, error = _clean_texts(reply, job, names)
         keep = ctx.dedup.add(texts)
         status = "pending" if ctx.config.verify else "active"
-        rows = [NewExample(t, job.label, job.split, job.origin, job.round, job.attributes | job.extra,
-                           status=status, model=ctx.llm.model, prompt_id=rendered[job.key].prompt_id)
-                for t, k in zip(texts, keep, strict=True) if k]
+        rows = [
+            NewExample(
+                t,
+                job.label,
+                job.split,
+                job.origin,
+                job.round,
+                job.attributes | job.extra,
+                status=status,
+                model=ctx.llm.model,
+                prompt_id=rendered[job.key].prompt_id,
+            )
+            for t, k in zip(texts, keep, strict=True)
+            if k
+        ]
         result = {"raw": len(texts) + refused, "kept": len(rows), "refused": refused, "error": error}
         ctx.store.add_examples(rows, job=job.key, result=result)
         stats["raw"] += result["raw"]
@@ -162,13 +239,13 @@ def run_generation(ctx: Context, jobs: list[GenJob], description: str) -> dict[s
     return stats
 
 
-def _clean_texts(reply: Any, job: GenJob) -> tuple[list[str], int, str | None]:
+def _clean_texts(reply: Any, job: GenJob, names: set[str]) -> tuple[list[str], int, str | None]:
     if isinstance(reply, LLMOutputError):
         return [], 0, str(reply)[:300]
     texts, refused = [], 0
     for t in reply.texts[: max(job.n * 2, job.n + 2)]:
-        t = _NUMBERING.sub("", t).strip().strip('"').strip()
-        if len(t) < 3 or t.lower() == job.label.lower():
+        t = _NUMBERING.sub("", t).strip().strip('"').strip()[:1000]
+        if len(t) < 3 or t.lower().strip(" .!") in names:  # a bare label name teaches nothing
             continue
         if _REFUSAL.search(t):
             refused += 1
@@ -177,15 +254,17 @@ def _clean_texts(reply: Any, job: GenJob) -> tuple[list[str], int, str | None]:
     return texts, refused, None
 
 
-def _run_jobs(ctx: Context, jobs: list[StructuredJob], items: list[Any], description: str, handle: Any) -> None:
+def _run_jobs(
+    ctx: Context, jobs: list[StructuredJob], items: list[Any], description: str, handle: Any
+) -> None:
     """Run ``jobs`` in chunks of the LLM's concurrency, checking the budget before each chunk, and call
     ``handle(item, reply)`` for each in order."""
     size = max(1, ctx.llm.max_concurrency)
     with ctx.ui.phase(description, len(jobs)) as advance:
         for start in range(0, len(jobs), size):
             ctx.budget.check()
-            replies = ctx.llm.structured_many(jobs[start:start + size], on_done=advance)
-            for item, reply in zip(items[start:start + size], replies, strict=True):
+            replies = ctx.llm.structured_many(jobs[start : start + size], on_done=advance)
+            for item, reply in zip(items[start : start + size], replies, strict=True):
                 handle(item, reply)
 
 
@@ -198,10 +277,22 @@ def verify_pending(ctx: Context, round_: int, description: str = "Verifying exam
     batches = _chunks(pending, ctx.config.verify_batch or 4)
     jobs = []
     for batch in batches:
-        r = render("verify", task=ctx.task.description, labels=labels_text(ctx), n=len(batch),
-                   texts=as_data([e["text"] for e in batch]))
-        jobs.append(StructuredJob(r.messages, labels_reply(names, len(batch)), temperature=0.0,
-                                  max_tokens=16 * len(batch) + 30, purpose="verify"))
+        r = render(
+            "verify",
+            task=ctx.task.description,
+            labels=labels_text(ctx),
+            n=len(batch),
+            texts=as_data([e["text"] for e in batch]),
+        )
+        jobs.append(
+            StructuredJob(
+                r.messages,
+                labels_reply(names, len(batch)),
+                temperature=0.0,
+                max_tokens=16 * len(batch) + 30,
+                purpose="verify",
+            )
+        )
     stats = {"verified": 0, "disputed": 0, "failed": 0}
 
     def store(batch: Sequence[dict], reply: Any) -> None:
@@ -214,7 +305,11 @@ def verify_pending(ctx: Context, round_: int, description: str = "Verifying exam
                 verdicts[ex["id"]] = (reply.labels[k], "active", None)
                 stats["verified"] += 1
             else:
-                verdicts[ex["id"]] = (reply.labels[k], "dropped", f"blind verification chose {reply.labels[k]!r}")
+                verdicts[ex["id"]] = (
+                    reply.labels[k],
+                    "dropped",
+                    f"blind verification chose {reply.labels[k]!r}",
+                )
                 stats["disputed"] += 1
         key = "verify:" + hashlib.sha1(",".join(str(e["id"]) for e in batch).encode()).hexdigest()[:16]
         ctx.store.set_verdicts(verdicts, job=key, result=len(batch), round_=round_)
@@ -237,11 +332,18 @@ def restore_floor(ctx: Context, split: str, minimum: int = 2) -> None:
         missing = minimum - counts.get(lab, 0)
         if missing <= 0:
             continue
-        disputed = [e for e in ctx.store.examples(split=split, status="dropped", label=lab)
-                    if (e["reason"] or "").startswith("blind verification")][:missing]
+        disputed = [
+            e
+            for e in ctx.store.examples(split=split, status="dropped", label=lab)
+            if (e["reason"] or "").startswith("blind verification")
+        ][:missing]
         if disputed:
-            ctx.store.set_verdicts({e["id"]: (e["verdict"], "active", "kept despite dispute: label would be "
-                                              "almost empty") for e in disputed})
+            ctx.store.set_verdicts(
+                {
+                    e["id"]: (e["verdict"], "active", "kept despite dispute: label would be almost empty")
+                    for e in disputed
+                }
+            )
 
 
 def balance(ctx: Context, target: int) -> int:
@@ -251,12 +353,13 @@ def balance(ctx: Context, target: int) -> int:
         rows = [e for e in ctx.store.examples(split="train", label=lab) if e["origin"] == "curated"]
         surplus = rows[target:]
         if surplus:
-            dropped += ctx.store.drop([e["id"] for e in surplus], reason="balance: above the per-label target",
-                                      round_=0)
+            dropped += ctx.store.drop(
+                [e["id"] for e in surplus], reason="balance: above the per-label target", round_=0
+            )
     return dropped
 
 
-# -- user data ----------------------------------------------------------------------------------------------------
+# -- user data ---------------------------------------------------------------------------------------------
 def store_seeds(ctx: Context) -> None:
     """The task file's seed examples, once (trusted: not verified)."""
     if ctx.store.job_result("seed") is not None:
@@ -281,9 +384,13 @@ def store_dev(ctx: Context) -> int:
     texts, labels = read_labelled(f.path, f.text_column, f.label_column)
     unknown = sorted(set(labels) - set(ctx.task.label_names))
     if unknown:
-        raise DataError(f"The dev set {f.path} uses labels that are not in the task: {unknown[:10]}. "
-                        f"Task labels: {ctx.task.label_names}.")
-    rows = [NewExample(t, lab, "val", "user", 0, {"source": "dev"}) for t, lab in zip(texts, labels, strict=True)]
+        raise DataError(
+            f"The dev set {f.path} uses labels that are not in the task: {unknown[:10]}. "
+            f"Task labels: {ctx.task.label_names}."
+        )
+    rows = [
+        NewExample(t, lab, "val", "user", 0, {"source": "dev"}) for t, lab in zip(texts, labels, strict=True)
+    ]
     ctx.dedup.seed(texts)
     ctx.store.add_examples(rows, job="dev", result=len(rows))
     return len(rows)
@@ -299,15 +406,31 @@ def label_unlabelled(ctx: Context, n: int) -> None:
     todo = [(k, b) for k, b in zip(keys, batches, strict=True) if ctx.store.job_result(k) is None]
     jobs = []
     for _, batch in todo:
-        r = render("verify", task=ctx.task.description, labels=labels_text(ctx), n=len(batch), texts=as_data(batch))
-        jobs.append(StructuredJob(r.messages, labels_reply(names, len(batch)), temperature=0.0,
-                                  max_tokens=16 * len(batch) + 30, purpose="label-unlabelled"))
+        r = render(
+            "verify", task=ctx.task.description, labels=labels_text(ctx), n=len(batch), texts=as_data(batch)
+        )
+        jobs.append(
+            StructuredJob(
+                r.messages,
+                labels_reply(names, len(batch)),
+                temperature=0.0,
+                max_tokens=16 * len(batch) + 30,
+                purpose="label-unlabelled",
+            )
+        )
 
     def store(item: tuple[str, list[str]], reply: Any) -> None:
         key, batch = item
-        rows = [] if isinstance(reply, LLMOutputError) else [
-            NewExample(t, lab, "val", "validation", 0, {"source": "unlabelled"}, verdict=lab, model=ctx.llm.model)
-            for t, lab in zip(batch, reply.labels, strict=True)]
+        rows = (
+            []
+            if isinstance(reply, LLMOutputError)
+            else [
+                NewExample(
+                    t, lab, "val", "validation", 0, {"source": "unlabelled"}, verdict=lab, model=ctx.llm.model
+                )
+                for t, lab in zip(batch, reply.labels, strict=True)
+            ]
+        )
         ctx.dedup.seed([r.text for r in rows])
         ctx.store.add_examples(rows, job=key, result=len(rows))
 
@@ -317,5 +440,8 @@ def label_unlabelled(ctx: Context, n: int) -> None:
 def topup_targets(ctx: Context, target: int, split: str = "train") -> dict[str, int]:
     """Per label, how many more examples reach ``target`` (only for labels below 70% of it)."""
     counts = ctx.store.counts(split)
-    return {lab: target - counts.get(lab, 0) for lab in ctx.task.label_names
-            if counts.get(lab, 0) < math.ceil(0.7 * target)}
+    return {
+        lab: target - counts.get(lab, 0)
+        for lab in ctx.task.label_names
+        if counts.get(lab, 0) < math.ceil(0.7 * target)
+    }

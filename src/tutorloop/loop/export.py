@@ -11,12 +11,30 @@ from ..data.store import Store
 from ..errors import ConfigError
 
 FORMATS = ("jsonl", "csv", "hf")
-_COLUMNS = ("id", "text", "label", "split", "origin", "round", "status", "verdict", "reason", "attributes", "model",
-            "prompt_id")
+_COLUMNS = (
+    "id",
+    "text",
+    "label",
+    "split",
+    "origin",
+    "round",
+    "status",
+    "verdict",
+    "reason",
+    "attributes",
+    "model",
+    "prompt_id",
+)
 
 
-def export_run(run_dir: str | Path, fmt: str = "jsonl", out: str | Path | None = None, *,
-               include_dropped: bool = False, split: str | None = None) -> tuple[Path, int]:
+def export_run(
+    run_dir: str | Path,
+    fmt: str = "jsonl",
+    out: str | Path | None = None,
+    *,
+    include_dropped: bool = False,
+    split: str | None = None,
+) -> tuple[Path, int]:
     """Write the run's examples (active only unless ``include_dropped``) and return ``(path, rows)``.
 
     Every row keeps its provenance: split, origin, round, LLM verdict, attributes, model and prompt id.
@@ -49,10 +67,13 @@ def export_run(run_dir: str | Path, fmt: str = "jsonl", out: str | Path | None =
         try:
             import datasets
         except ImportError as exc:
-            raise ConfigError('Export format "hf" needs the datasets package: pip install "tutorloop[setfit]" '
-                              "(or pip install datasets).") from exc
-        features = datasets.Features({c: datasets.Value("int64" if c in ("id", "round") else "string")
-                                      for c in _COLUMNS})
+            raise ConfigError(
+                'Export format "hf" needs the datasets package: pip install "tutorloop[setfit]" '
+                "(or pip install datasets)."
+            ) from exc
+        features = datasets.Features(
+            {c: datasets.Value("int64" if c in ("id", "round") else "string") for c in _COLUMNS}
+        )
         datasets.Dataset.from_list([_flat(r) for r in rows], features=features).save_to_disk(str(path))
     return path, len(rows)
 

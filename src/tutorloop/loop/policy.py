@@ -25,8 +25,12 @@ class Decision:
     status: str = "accepted"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action.model_dump(), "decided_by": self.decided_by, "reason": self.reason,
-                "status": self.status}
+        return {
+            "action": self.action.model_dump(),
+            "decided_by": self.decided_by,
+            "reason": self.reason,
+            "status": self.status,
+        }
 
 
 def policy_plan(analysis: dict[str, Any], config: LoopConfig) -> tuple[str, list[Decision]]:
@@ -36,7 +40,7 @@ def policy_plan(analysis: dict[str, Any], config: LoopConfig) -> tuple[str, list
     ...      "confusions": [{"label": "neg", "predicted": "pos", "count": 3}], "implausible": []}
     >>> _, ds = policy_plan(a, LoopConfig().resolved(2))
     >>> [d.action.tool for d in ds]
-    ['contrast', 'generate']
+    ['contrast']
     """
     m = analysis["metrics"]
     if m["macro_f1"] >= 0.999:
@@ -45,19 +49,37 @@ def policy_plan(analysis: dict[str, Any], config: LoopConfig) -> tuple[str, list
     decisions: list[Decision] = []
     suspects = [r for r in analysis.get("implausible", []) if r["p_label"] < 0.05][:5]
     if suspects:
-        reason = (f"{len(suspects)} training example(s) get under 5% probability for their own label; "
-                  "the LLM judge re-checks them before any is dropped")
-        decisions.append(Decision(DropAction(tool="drop", example_ids=[r["id"] for r in suspects],
-                                             reason="implausible to the classifier"), "policy", reason))
+        reason = (
+            f"{len(suspects)} training example(s) get under 5% probability for their own label; "
+            "the LLM judge re-checks them before any is dropped"
+        )
+        decisions.append(
+            Decision(
+                DropAction(
+                    tool="drop",
+                    example_ids=[r["id"] for r in suspects],
+                    reason="implausible to the classifier",
+                ),
+                "policy",
+                reason,
+            )
+        )
     slots = max(1, config.max_actions_per_round - len(decisions))
     gens: list[Decision] = []
     covered: set[str] = set()
     for pair in analysis["confusions"][: max(1, slots // 2)]:
         a, b = pair["label"], pair["predicted"]
-        guidance = (f'Texts that resemble "{b}" on the surface (similar words or setting) but clearly belong '
-                    f'to "{a}"; make the deciding cue explicit.')
-        gens.append(Decision(ContrastAction(tool="contrast", label=a, confused_with=b, guidance=guidance),
-                             "policy", f"validation texts of {a!r} were predicted {b!r} {pair['count']} time(s)"))
+        guidance = (
+            f'Texts that resemble "{b}" on the surface (similar words or setting) but clearly belong '
+            f'to "{a}"; make the deciding cue explicit.'
+        )
+        gens.append(
+            Decision(
+                ContrastAction(tool="contrast", label=a, confused_with=b, guidance=guidance),
+                "policy",
+                f"validation texts of {a!r} were predicted {b!r} {pair['count']} time(s)",
+            )
+        )
         covered.add(a)
     worst_confusion = {p["label"]: p["predicted"] for p in reversed(analysis["confusions"])}
     for w in analysis["weak_labels"]:
@@ -68,13 +90,23 @@ def policy_plan(analysis: dict[str, Any], config: LoopConfig) -> tuple[str, list
         other = worst_confusion.get(w["label"])
         guidance = "Harder, less typical examples, different from the usual ones"
         guidance += f'; cases a classifier could mistake for "{other}".' if other else "."
-        gens.append(Decision(GenerateAction(tool="generate", label=w["label"], guidance=guidance), "policy",
-                             f"{w['label']!r} has validation F1 {w['f1']:.2f}, among the weakest"))
+        gens.append(
+            Decision(
+                GenerateAction(tool="generate", label=w["label"], guidance=guidance),
+                "policy",
+                f"{w['label']!r} has validation F1 {w['f1']:.2f}, among the weakest",
+            )
+        )
         covered.add(w["label"])
     if not gens and analysis["weak_labels"]:
         w = analysis["weak_labels"][0]
-        gens.append(Decision(GenerateAction(tool="generate", label=w["label"], guidance="Harder, less typical "
-                             "examples."), "policy", f"{w['label']!r} is the weakest label (F1 {w['f1']:.2f})"))
+        gens.append(
+            Decision(
+                GenerateAction(tool="generate", label=w["label"], guidance="Harder, less typical examples."),
+                "policy",
+                f"{w['label']!r} is the weakest label (F1 {w['f1']:.2f})",
+            )
+        )
     per = max(2, min(64, (config.targeted_per_round or 16) // max(1, len(gens))))
     for d in gens:
         d.action = d.action.model_copy(update={"n": per})

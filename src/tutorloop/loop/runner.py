@@ -53,9 +53,17 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def run(task: Task | str | Path | None = None, *, llm: LLM | None = None, classifier: Any = None,
-        config: LoopConfig | None = None, out: str | Path | None = None, resume: bool = False,
-        progress: bool = True, llm_spec: str | None = None) -> RunResult:
+def run(
+    task: Task | str | Path | None = None,
+    *,
+    llm: LLM | None = None,
+    classifier: Any = None,
+    config: LoopConfig | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    llm_spec: str | None = None,
+) -> RunResult:
     """Run Curate-Train-Refine and return the best classifier with the run's history.
 
     ``task`` is a :class:`Task` or a task YAML path (optional with ``resume``: the run folder keeps a
@@ -80,8 +88,16 @@ def run(task: Task | str | Path | None = None, *, llm: LLM | None = None, classi
     descriptions = store.get_meta("descriptions", {})
     for name, desc in descriptions.items():
         task = task.with_description(name, desc)
-    ctx = Context(task, cfg, llm, store, Deduper(cfg.dedup_threshold, _encoder(cfg, classifier)),
-                  Budget(llm, cfg.token_budget, cfg.time_budget_s), UI(progress), run_dir)
+    ctx = Context(
+        task,
+        cfg,
+        llm,
+        store,
+        Deduper(cfg.dedup_threshold, _encoder(cfg, classifier)),
+        Budget(llm, cfg.token_budget, cfg.time_budget_s),
+        UI(progress),
+        run_dir,
+    )
     ctx.warnings = list(store.get_meta("warnings", []))
     ctx.dedup.seed([e["text"] for e in store.examples(status=None)])
     if task.unlabelled is not None:
@@ -93,8 +109,9 @@ def run(task: Task | str | Path | None = None, *, llm: LLM | None = None, classi
 
 
 # -- setup ------------------------------------------------------------------------------------------------
-def _prepare(task: Any, config: LoopConfig | None, classifier: Any, out: Any, resume: bool,
-             llm_spec: str | None) -> tuple[Path, Task, LoopConfig, Any, str | None]:
+def _prepare(
+    task: Any, config: LoopConfig | None, classifier: Any, out: Any, resume: bool, llm_spec: str | None
+) -> tuple[Path, Task, LoopConfig, Any, str | None]:
     if out is None:
         out = Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
     run_dir = Path(out)
@@ -109,10 +126,14 @@ def _prepare(task: Any, config: LoopConfig | None, classifier: Any, out: Any, re
         llm_spec = llm_spec or saved.get("llm_spec")
     else:
         if (run_dir / "store.sqlite").exists():
-            raise ConfigError(f"{run_dir} already holds a run. Resume it with `tutorloop run --resume {run_dir}` "
-                              "(resume=True), or choose another --out folder.")
+            raise ConfigError(
+                f"{run_dir} already holds a run. Resume it with `tutorloop run --resume {run_dir}` "
+                "(resume=True), or choose another --out folder."
+            )
         if task is None:
-            raise ConfigError("run() needs a task (a Task or a task YAML path), or resume=True with a run folder.")
+            raise ConfigError(
+                "run() needs a task (a Task or a task YAML path), or resume=True with a run folder."
+            )
         config = config or LoopConfig()
         classifier = classifier or "embed"
     if isinstance(task, str | Path):
@@ -122,15 +143,25 @@ def _prepare(task: Any, config: LoopConfig | None, classifier: Any, out: Any, re
     run_dir.mkdir(parents=True, exist_ok=True)
     task.to_yaml(run_dir / "task.yaml")
     kind = classifier if isinstance(classifier, str) else type(classifier).__name__
-    (run_dir / "config.json").write_text(json.dumps(
-        {"config": config.to_dict(), "classifier": kind, "llm_spec": llm_spec,
-         "classifier_params": {} if isinstance(classifier, str) else _params(classifier)}, indent=2))
+    (run_dir / "config.json").write_text(
+        json.dumps(
+            {
+                "config": config.to_dict(),
+                "classifier": kind,
+                "llm_spec": llm_spec,
+                "classifier_params": {} if isinstance(classifier, str) else _params(classifier),
+            },
+            indent=2,
+        )
+    )
     return run_dir, task, config, classifier, llm_spec
 
 
 def _params(estimator: Any) -> dict[str, Any]:
     try:
-        return {k: v for k, v in estimator.get_params().items() if isinstance(v, str | int | float | bool | None)}
+        return {
+            k: v for k, v in estimator.get_params().items() if isinstance(v, str | int | float | bool | None)
+        }
     except Exception:  # noqa: BLE001 - only informative
         return {}
 
@@ -149,7 +180,9 @@ def _encoder(cfg: LoopConfig, classifier: Any) -> Any:
         return get_encoder().encode
     except Exception as exc:  # noqa: BLE001 - the MinHash fallback is always there
         if cfg.dedup_method == "embed":
-            raise ConfigError(f"dedup_method='embed' needs the sentence encoder, which failed to load: {exc}") from exc
+            raise ConfigError(
+                f"dedup_method='embed' needs the sentence encoder, which failed to load: {exc}"
+            ) from exc
         return None
 
 
@@ -175,14 +208,18 @@ def _read_unlabelled(ctx: Context) -> list[str]:
                 if j < cap:
                     sample[j] = text
     if total == 0:
-        raise DataError(f"The unlabelled file {f.path} has no texts. Remove 'unlabelled' from the task file or "
-                        "give a file with one text per line (or a text column).")
+        raise DataError(
+            f"The unlabelled file {f.path} has no texts. Remove 'unlabelled' from the task file or "
+            "give a file with one text per line (or a text column)."
+        )
     if total > cap:
-        ctx.warn(f"The unlabelled file has {total:,} texts; using a uniform sample of {cap:,} (max_unlabelled).")
+        ctx.warn(
+            f"The unlabelled file has {total:,} texts; using a uniform sample of {cap:,} (max_unlabelled)."
+        )
     return sample
 
 
-# -- the loop -------------------------------------------------------------------------------------------------
+# -- the loop ----------------------------------------------------------------------------------------------
 class _Loop:
     def __init__(self, ctx: Context, classifier: Any):
         self.ctx = ctx
@@ -219,7 +256,7 @@ class _Loop:
         stopped = stopped or self._should_stop(ctx.config.max_rounds + 1) or "done"
         return self._finish(stopped)
 
-    # -- round 0 ------------------------------------------------------------------------------------------------
+    # -- round 0 -------------------------------------------------------------------------------------------
     def _curate(self) -> dict[str, dict[str, list[str]]]:
         ctx, cfg = self.ctx, self.ctx.config
         if ctx.store.phase_done("curate"):
@@ -255,8 +292,9 @@ class _Loop:
         curate.restore_floor(ctx, "train")
         curate.balance(ctx, cfg.examples_per_label or 24)
         self._check_curated(partial)
-        ctx.store.finish_phase("curate", {"topics": topics, "partial": partial,
-                                          "seconds": round(time.monotonic() - t0, 1)})
+        ctx.store.finish_phase(
+            "curate", {"topics": topics, "partial": partial, "seconds": round(time.monotonic() - t0, 1)}
+        )
         return topics
 
     def _check_curated(self, partial: str | None) -> None:
@@ -265,20 +303,26 @@ class _Loop:
         empty = [lab for lab in ctx.task.label_names if counts.get(lab, 0) == 0]
         where = f"What was curated stays in {ctx.run_dir}."
         if partial and (empty or not ctx.store.examples(split="val")):
-            raise BudgetError(f"The budget ran out before one round could finish ({partial}); labels without "
-                              f"training examples: {empty or 'none'}, validation examples: "
-                              f"{len(ctx.store.examples(split='val'))}. {where} Raise token_budget/time_budget_s "
-                              f"and resume with `tutorloop run --resume {ctx.run_dir}`.")
+            raise BudgetError(
+                f"The budget ran out before one round could finish ({partial}); labels without "
+                f"training examples: {empty or 'none'}, validation examples: "
+                f"{len(ctx.store.examples(split='val'))}. {where} Raise token_budget/time_budget_s "
+                f"and resume with `tutorloop run --resume {ctx.run_dir}`."
+            )
         for lab in empty:
             jobs = [e for e in ctx.store.examples(split="train", status=None, label=lab)]
-            ctx.warn(f"Label {lab!r} yielded no usable examples (the model refused, replied empty, or every text "
-                     f"was disputed; {len(jobs)} candidate(s)). Continuing with the other labels; add a few seed "
-                     "examples for it in the task file.")
+            ctx.warn(
+                f"Label {lab!r} yielded no usable examples (the model refused, replied empty, or every text "
+                f"was disputed; {len(jobs)} candidate(s)). Continuing with the other labels; add a few seed "
+                "examples for it in the task file."
+            )
         if len(ctx.task.labels) - len(empty) < 2:
-            raise DataError(f"Fewer than two labels have training examples (empty: {empty}). {where} Add seed "
-                            "examples to the task file, or try a stronger LLM (--llm).")
+            raise DataError(
+                f"Fewer than two labels have training examples (empty: {empty}). {where} Add seed "
+                "examples to the task file, or try a stronger LLM (--llm)."
+            )
 
-    # -- refinement rounds ----------------------------------------------------------------------------------------
+    # -- refinement rounds ---------------------------------------------------------------------------------
     def _refine_round(self, r: int) -> str:
         ctx = self.ctx
         t0, tokens0 = time.monotonic(), ctx.budget.tokens_used()
@@ -300,10 +344,20 @@ class _Loop:
         except BudgetExhausted as exc:
             curate.promote_pending(ctx, f"not verified: {exc.reason}")
             stop = exc.reason
-        if stop and not ctx.store.examples(split="train", status=None) or stop.startswith(("llm chose", "policy")):
+        if (
+            stop
+            and not ctx.store.examples(split="train", status=None)
+            or stop.startswith(("llm chose", "policy"))
+        ):
             return stop
-        self._train_round(r, t0, tokens0, decided_by=self._who(decisions), diagnosis=diagnosis,
-                          actions=[d.to_dict() for d in decisions])
+        self._train_round(
+            r,
+            t0,
+            tokens0,
+            decided_by=self._who(decisions),
+            diagnosis=diagnosis,
+            actions=[d.to_dict() for d in decisions],
+        )
         return stop
 
     def _decide(self, r: int) -> tuple[str, list[Decision]]:
@@ -311,15 +365,19 @@ class _Loop:
         phase = f"decide:{r}"
         if ctx.store.phase_done(phase):
             info = ctx.store.phase_info(phase)
-            return info["diagnosis"], [Decision(_ACTION.validate_python(d["action"]), d["decided_by"], d["reason"],
-                                                d["status"]) for d in info["decisions"]]
+            return info["diagnosis"], [
+                Decision(_ACTION.validate_python(d["action"]), d["decided_by"], d["reason"], d["status"])
+                for d in info["decisions"]
+            ]
         last = ctx.store.rounds()[-1]
         analysis = last["analysis"]
         best = self._best()
         if self.agent == "llm":
             diagnosis, decisions = agent_plan(ctx, analysis, r, (best["macro_f1"], best["round"]))
-            if not any(d.status == "accepted" and d.action.tool in ("generate", "contrast", "stop")
-                       for d in decisions):
+            if not any(
+                d.status == "accepted" and d.action.tool in ("generate", "contrast", "stop")
+                for d in decisions
+            ):
                 why, fallback = policy_plan(analysis, ctx.config)
                 for d in fallback:
                     d.decided_by = "policy (agent gave no usable action)"
@@ -327,10 +385,19 @@ class _Loop:
                 diagnosis = (diagnosis + " | " if diagnosis else "") + why
         else:
             diagnosis, decisions = policy_plan(analysis, ctx.config)
-        rows = [{"decided_by": d.decided_by, "tool": d.action.tool, "args": d.action.model_dump(),
-                 "reason": d.reason, "status": d.status} for d in decisions]
-        ctx.store.record_plan(r, rows, phase=phase,
-                              info={"diagnosis": diagnosis, "decisions": [d.to_dict() for d in decisions]})
+        rows = [
+            {
+                "decided_by": d.decided_by,
+                "tool": d.action.tool,
+                "args": d.action.model_dump(),
+                "reason": d.reason,
+                "status": d.status,
+            }
+            for d in decisions
+        ]
+        ctx.store.record_plan(
+            r, rows, phase=phase, info={"diagnosis": diagnosis, "decisions": [d.to_dict() for d in decisions]}
+        )
         return diagnosis, decisions
 
     @staticmethod
@@ -358,9 +425,17 @@ class _Loop:
         assert best is not None
         return best
 
-    # -- training -----------------------------------------------------------------------------------------------
-    def _train_round(self, r: int, t0: float, tokens0: int, *, decided_by: str, diagnosis: str,
-                     actions: list[dict[str, Any]]) -> None:
+    # -- training ------------------------------------------------------------------------------------------
+    def _train_round(
+        self,
+        r: int,
+        t0: float,
+        tokens0: int,
+        *,
+        decided_by: str,
+        diagnosis: str,
+        actions: list[dict[str, Any]],
+    ) -> None:
         ctx = self.ctx
         with ctx.ui.phase(f"Round {r}: training", 1) as advance:
             model, analysis = train_and_evaluate(ctx, self.classifier, r)
@@ -368,14 +443,21 @@ class _Loop:
         m = analysis["metrics"]
         train_all = ctx.store.examples(split="train", status=None)
         entry = {
-            "round": r, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+            "round": r,
+            "accuracy": m["accuracy"],
+            "macro_f1": m["macro_f1"],
             "per_class": {lab: round(v["f1"], 4) for lab, v in m["per_class"].items()},
-            "n_train": analysis["n_train"], "n_val": analysis["n_val"],
+            "n_train": analysis["n_train"],
+            "n_val": analysis["n_val"],
             "added": sum(1 for e in train_all if e["round"] == r and e["status"] == "active"),
             "dropped": sum(1 for e in train_all if e["dropped_round"] == r and e["round"] < r),
-            "tokens": ctx.budget.tokens_used() - tokens0, "tokens_total": ctx.budget.tokens_used(),
-            "seconds": round(time.monotonic() - t0, 1), "decided_by": decided_by, "diagnosis": diagnosis,
-            "actions": actions, "top_confusions": analysis["confusions"][:5],
+            "tokens": ctx.budget.tokens_used() - tokens0,
+            "tokens_total": ctx.budget.tokens_used(),
+            "seconds": round(time.monotonic() - t0, 1),
+            "decided_by": decided_by,
+            "diagnosis": diagnosis,
+            "actions": actions,
+            "top_confusions": analysis["confusions"][:5],
         }
         previous_best = self._best()["macro_f1"] if ctx.store.rounds() else -1.0
         is_best = m["macro_f1"] > previous_best + ctx.config.min_improvement
@@ -384,21 +466,27 @@ class _Loop:
         if is_best:
             self._save_model(model, entry)
         best = self._best()
-        ctx.ui.line(f"round {r}: val macro-F1 {m['macro_f1']:.3f}, acc {m['accuracy']:.3f} | train "
-                    f"{entry['n_train']} (+{entry['added']}, -{entry['dropped']}) | {entry['tokens']:,} tokens | "
-                    f"{entry['seconds']:.0f} s | best {best['macro_f1']:.3f} (round {best['round']})")
+        ctx.ui.line(
+            f"round {r}: val macro-F1 {m['macro_f1']:.3f}, acc {m['accuracy']:.3f} | train "
+            f"{entry['n_train']} (+{entry['added']}, -{entry['dropped']}) | {entry['tokens']:,} tokens | "
+            f"{entry['seconds']:.0f} s | best {best['macro_f1']:.3f} (round {best['round']})"
+        )
 
     def _save_model(self, model: Any, entry: dict[str, Any]) -> None:
         if not hasattr(model, "save"):
             return
         target, tmp = self.ctx.run_dir / "model", self.ctx.run_dir / "model.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        metrics = {"val_accuracy": entry["accuracy"], "val_macro_f1": entry["macro_f1"], "round": entry["round"]}
+        metrics = {
+            "val_accuracy": entry["accuracy"],
+            "val_macro_f1": entry["macro_f1"],
+            "round": entry["round"],
+        }
         model.save(tmp, metrics=metrics, extra={"round": entry["round"], "task": self.ctx.task.description})
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
 
-    # -- the end --------------------------------------------------------------------------------------------------
+    # -- the end -------------------------------------------------------------------------------------------
     def _finish(self, stopped: str) -> RunResult:
         ctx = self.ctx
         best = self._best()
@@ -418,7 +506,9 @@ class _Loop:
 
             write_report(ctx.run_dir)
         except ImportError as exc:
-            ctx.warn(f"No report written: {exc}. Install it with: pip install \"tutorloop[report]\"")
-        ctx.ui.line(f"stopped: {stopped}. Best round {best['round']} (val macro-F1 {best['macro_f1']:.3f}); "
-                    f"model in {ctx.run_dir / 'model'}; report in {ctx.run_dir / 'report.html'}")
+            ctx.warn(f'No report written: {exc}. Install it with: pip install "tutorloop[report]"')
+        ctx.ui.line(
+            f"stopped: {stopped}. Best round {best['round']} (val macro-F1 {best['macro_f1']:.3f}); "
+            f"model in {ctx.run_dir / 'model'}; report in {ctx.run_dir / 'report.html'}"
+        )
         return RunResult(predictor, history, best["round"], ctx.run_dir, ledger, stopped, list(ctx.warnings))

@@ -9,7 +9,8 @@ A task file::
         examples: ["A joy from start to finish."]
       - negative                       # a bare name works too
     unlabelled: reviews.txt            # optional: real texts from the domain (path, or {path, text_column})
-    dev: dev.jsonl                     # optional: small labelled dev set (path, or {path, text_column, label_column})
+    dev: dev.jsonl                     # optional: small labelled dev set
+                                       # (path, or {path, text_column, label_column})
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class Task:
 
     def __post_init__(self) -> None:
         if not isinstance(self.description, str) or not self.description.strip():
-            raise ConfigError("The task description is empty: say in one sentence what the classifier should do.")
+            raise ConfigError(
+                "The task description is empty: say in one sentence what the classifier should do."
+            )
         names = [lab.name for lab in self.labels]
         for name in names:
             if not isinstance(name, str) or not name.strip():
@@ -102,8 +105,10 @@ class Task:
 
     def with_description(self, name: str, description: str) -> Task:
         """A copy where label ``name`` has a new description."""
-        labels = [LabelSpec(lab.name, description if lab.name == name else lab.description, lab.examples)
-                  for lab in self.labels]
+        labels = [
+            LabelSpec(lab.name, description if lab.name == name else lab.description, lab.examples)
+            for lab in self.labels
+        ]
         return Task(self.description, labels, self.unlabelled, self.dev)
 
     # -- construction ---------------------------------------------------------------------------------
@@ -124,11 +129,16 @@ class Task:
         if isinstance(raw_labels, str):
             raw_labels = [s for s in raw_labels.split(",")]
         if not isinstance(raw_labels, list):
-            raise ConfigError("'labels' must be a list of names or of {name, description, examples} mappings.")
+            raise ConfigError(
+                "'labels' must be a list of names or of {name, description, examples} mappings."
+            )
         labels = [_label_from(item) for item in raw_labels]
-        return cls(str(data["task"]).strip(), labels,
-                   _file_from(data.get("unlabelled"), "unlabelled", base_dir),
-                   _file_from(data.get("dev"), "dev", base_dir))
+        return cls(
+            str(data["task"]).strip(),
+            labels,
+            _file_from(data.get("unlabelled"), "unlabelled", base_dir),
+            _file_from(data.get("dev"), "dev", base_dir),
+        )
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Task:
@@ -148,7 +158,8 @@ class Task:
             f = getattr(self, key)
             if f is not None:
                 out[key] = {"path": f.path, "text_column": f.text_column} | (
-                    {"label_column": f.label_column} if key == "dev" else {})
+                    {"label_column": f.label_column} if key == "dev" else {}
+                )
         return out
 
     def to_yaml(self, path: str | Path | None = None) -> str:
@@ -177,8 +188,11 @@ def _label_from(item: Any) -> LabelSpec:
     if isinstance(examples, str) or not all(isinstance(e, str) for e in examples):
         raise ConfigError(f"'examples' of label {item['name']!r} must be a list of strings.")
     desc = item.get("description")
-    return LabelSpec(str(item["name"]).strip(), str(desc).strip() if desc else None,
-                     [e.strip() for e in examples if e.strip()])
+    return LabelSpec(
+        str(item["name"]).strip(),
+        str(desc).strip() if desc else None,
+        [e.strip() for e in examples if e.strip()],
+    )
 
 
 def _file_from(item: Any, key: str, base_dir: Path | None) -> DataFile | None:

@@ -26,13 +26,17 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_: int) -> tuple[Any,
     train = ctx.store.examples(split="train")
     val = ctx.store.examples(split="val")
     if not val:
-        raise DataError("There is no validation data, so rounds cannot be scored. Give a dev set, unlabelled "
-                        "texts, or keep val_per_label above 0.")
+        raise DataError(
+            "There is no validation data, so rounds cannot be scored. Give a dev set, unlabelled "
+            "texts, or keep val_per_label above 0."
+        )
     labels = ctx.task.label_names
     present = sorted({e["label"] for e in train})
     if len(present) < 2:
-        raise DataError(f"Only {len(present)} label(s) have training examples ({present}); a classifier needs "
-                        "two. Add seed examples to the task file, or check the LLM's replies in the run folder.")
+        raise DataError(
+            f"Only {len(present)} label(s) have training examples ({present}); a classifier needs "
+            "two. Add seed examples to the task file, or check the LLM's replies in the run folder."
+        )
     t0 = time.monotonic()
     model = build_classifier(classifier)
     model.fit([e["text"] for e in train], [e["label"] for e in train])
@@ -42,8 +46,12 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_: int) -> tuple[Any,
     train_proba = align_proba(model.predict_proba([e["text"] for e in train]), model.classes_, labels)
     editable = [(e, p) for e, p in zip(train, train_proba, strict=True) if e["origin"] != "seed"]
     analysis["implausible"] = implausible_training(
-        [e["id"] for e, _ in editable], [e["text"] for e, _ in editable], [e["label"] for e, _ in editable],
-        np.array([p for _, p in editable]).reshape(len(editable), len(labels)), labels)
+        [e["id"] for e, _ in editable],
+        [e["text"] for e, _ in editable],
+        [e["label"] for e, _ in editable],
+        np.array([p for _, p in editable]).reshape(len(editable), len(labels)),
+        labels,
+    )
     analysis["fit_seconds"] = round(fit_s, 2)
     analysis["n_train"] = len(train)
     analysis["n_val"] = len(val)

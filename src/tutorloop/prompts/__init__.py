@@ -3,5 +3,15 @@
 from .render import Rendered, as_data, labels_block, render
 from .schemas import AgentPlan, DescriptionReply, TextsReply, TopicsReply, judge_reply, labels_reply
 
-__all__ = ["AgentPlan", "DescriptionReply", "Rendered", "TextsReply", "TopicsReply", "as_data", "judge_reply",
-           "labels_block", "labels_reply", "render"]
+__all__ = [
+    "AgentPlan",
+    "DescriptionReply",
+    "Rendered",
+    "TextsReply",
+    "TopicsReply",
+    "as_data",
+    "judge_reply",
+    "labels_block",
+    "labels_reply",
+    "render",
+]

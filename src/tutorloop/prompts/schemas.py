@@ -1,4 +1,8 @@
-"""Pydantic schemas for every LLM reply (``extra="forbid"``). Kept terse: every generated token costs time."""
+"""Pydantic schemas for every LLM reply (``extra="forbid"``). Kept terse: every generated token costs time.
+
+String lengths are deliberately *not* constrained in the schemas: a ``maxLength`` becomes a long
+repetition in llama.cpp's grammar and slows constrained sampling a lot. Callers clip strings instead.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +18,21 @@ class TopicsReply(BaseModel):
     """Sub-topics proposed for one label."""
 
     model_config = _FORBID
-    topics: list[Annotated[str, Field(max_length=80)]] = Field(min_length=1, max_length=12)
+    topics: list[str] = Field(min_length=1, max_length=12)
 
 
 class TextsReply(BaseModel):
     """Generated texts for one label under one attribute combination."""
 
     model_config = _FORBID
-    texts: list[Annotated[str, Field(max_length=1200)]] = Field(max_length=20)
+    texts: list[str] = Field(max_length=20)
 
 
 class DescriptionReply(BaseModel):
     """A one-line label description."""
 
     model_config = _FORBID
-    description: str = Field(max_length=300)
+    description: str
 
 
 @lru_cache(maxsize=256)
@@ -40,8 +44,9 @@ def labels_reply(labels: tuple[str, ...], n: int) -> type[BaseModel]:
     ['pos', 'neg']
     """
     item = Literal[labels]  # type: ignore[valid-type]
-    return create_model(f"Labels{n}", __config__=_FORBID,
-                        labels=(list[item], Field(min_length=n, max_length=n)))  # type: ignore[valid-type]
+    return create_model(
+        f"Labels{n}", __config__=_FORBID, labels=(list[item], Field(min_length=n, max_length=n))
+    )  # type: ignore[valid-type]
 
 
 @lru_cache(maxsize=64)
@@ -55,7 +60,7 @@ class GenerateAction(BaseModel):
     model_config = _FORBID
     tool: Literal["generate"]
     label: str
-    guidance: str = Field(default="", max_length=400)
+    guidance: str = ""
     n: int = Field(default=4, ge=1, le=64)
 
 
@@ -64,7 +69,7 @@ class ContrastAction(BaseModel):
     tool: Literal["contrast"]
     label: str
     confused_with: str
-    guidance: str = Field(default="", max_length=400)
+    guidance: str = ""
     n: int = Field(default=4, ge=1, le=64)
 
 
@@ -72,7 +77,7 @@ class DropAction(BaseModel):
     model_config = _FORBID
     tool: Literal["drop"]
     example_ids: list[int] = Field(min_length=1, max_length=50)
-    reason: str = Field(default="", max_length=300)
+    reason: str = ""
 
 
 class RelabelAction(BaseModel):
@@ -80,29 +85,31 @@ class RelabelAction(BaseModel):
     tool: Literal["relabel"]
     example_id: int
     label: str
-    reason: str = Field(default="", max_length=300)
+    reason: str = ""
 
 
 class DescribeAction(BaseModel):
     model_config = _FORBID
     tool: Literal["describe"]
     label: str
-    description: str = Field(min_length=3, max_length=300)
+    description: str = Field(min_length=3)
 
 
 class StopAction(BaseModel):
     model_config = _FORBID
     tool: Literal["stop"]
-    reason: str = Field(default="", max_length=300)
+    reason: str = ""
 
 
-Action = Annotated[GenerateAction | ContrastAction | DropAction | RelabelAction | DescribeAction | StopAction,
-                   Field(discriminator="tool")]
+Action = Annotated[
+    GenerateAction | ContrastAction | DropAction | RelabelAction | DescribeAction | StopAction,
+    Field(discriminator="tool"),
+]
 
 
 class AgentPlan(BaseModel):
     """The agent's reply for one round: a diagnosis and up to a few tool calls."""
 
     model_config = _FORBID
-    diagnosis: str = Field(max_length=1200)
+    diagnosis: str
     actions: list[Action] = Field(max_length=12)

@@ -35,9 +35,19 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
 def _collect(run_dir: Path, store: Store) -> dict[str, Any]:
     import yaml
 
-    task = yaml.safe_load((run_dir / "task.yaml").read_text(encoding="utf-8")) if (run_dir / "task.yaml").exists() else {}
+    task = (
+        yaml.safe_load((run_dir / "task.yaml").read_text(encoding="utf-8"))
+        if (run_dir / "task.yaml").exists()
+        else {}
+    )
     config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
-    ledger: dict[str, Any] = {"calls": 0, "cache_hits": 0, "total_tokens": 0, "llm_seconds": 0.0, "cost_usd": 0.0}
+    ledger: dict[str, Any] = {
+        "calls": 0,
+        "cache_hits": 0,
+        "total_tokens": 0,
+        "llm_seconds": 0.0,
+        "cost_usd": 0.0,
+    }
     lp = run_dir / "ledger.jsonl"
     if lp.exists():
         for line in lp.read_text(encoding="utf-8").splitlines():
@@ -52,11 +62,21 @@ def _collect(run_dir: Path, store: Store) -> dict[str, Any]:
     rounds = store.rounds()
     best = None
     for h in rounds:
-        if best is None or h["macro_f1"] > best["macro_f1"] + config.get("config", {}).get("min_improvement", 0.001):
+        if best is None or h["macro_f1"] > best["macro_f1"] + config.get("config", {}).get(
+            "min_improvement", 0.001
+        ):
             best = h
-    return {"task": task, "config": config, "ledger": ledger, "rounds": rounds, "best": best,
-            "examples": store.examples(status=None), "actions": store.actions(),
-            "warnings": store.get_meta("warnings", []), "stopped": store.get_meta("stopped", "")}
+    return {
+        "task": task,
+        "config": config,
+        "ledger": ledger,
+        "rounds": rounds,
+        "best": best,
+        "examples": store.examples(status=None),
+        "actions": store.actions(),
+        "warnings": store.get_meta("warnings", []),
+        "stopped": store.get_meta("stopped", ""),
+    }
 
 
 # -- plots --------------------------------------------------------------------------------------------------
@@ -118,7 +138,9 @@ def _plots(data: dict[str, Any]) -> dict[str, str]:
 
     added: dict[str, Counter] = defaultdict(Counter)
     for e in data["examples"]:
-        if e["split"] == "train" and (e["status"] == "active" or e["dropped_round"] not in (None, e["round"])):
+        if e["split"] == "train" and (
+            e["status"] == "active" or e["dropped_round"] not in (None, e["round"])
+        ):
             added[e["origin"]][e["round"]] += 1
     fig, ax = plt.subplots(figsize=(6, 3.2))
     bottom = [0] * len(xs)
@@ -140,32 +162,60 @@ def _png(fig: Any, plt: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-# -- text -----------------------------------------------------------------------------------------------------
+# -- text --------------------------------------------------------------------------------------------------
 def _sections(data: dict[str, Any]) -> list[tuple[str, list[str] | list[list[str]], str]]:
     """(title, rows, kind) blocks shared by the Markdown and HTML renderers; kind is 'p' or 'table'."""
     blocks: list[tuple[str, Any, str]] = []
     task, led, best = data["task"], data["ledger"], data["best"]
-    summary = [f"Task: {task.get('task', '?')}",
-               f"Classifier: {data['config'].get('classifier', '?')}; LLM: {data['config'].get('llm_spec') or 'as given'}",
-               f"Stopped: {data['stopped'] or 'unfinished'}"]
+    summary = [
+        f"Task: {task.get('task', '?')}",
+        f"Classifier: {data['config'].get('classifier', '?')}; "
+        f"LLM: {data['config'].get('llm_spec') or 'as given'}",
+        f"Stopped: {data['stopped'] or 'unfinished'}",
+    ]
     if best:
-        summary.append(f"Best round: {best['round']} (validation macro-F1 {best['macro_f1']:.3f}, accuracy "
-                       f"{best['accuracy']:.3f}, {best['n_val']} validation texts)")
-    summary.append(f"LLM: {led['calls']} calls ({led['cache_hits']} from cache), {led['total_tokens']:,} paid tokens, "
-                   f"{led['llm_seconds']:.0f} s in the LLM, ${led['cost_usd']:.4f}")
+        summary.append(
+            f"Best round: {best['round']} (validation macro-F1 {best['macro_f1']:.3f}, accuracy "
+            f"{best['accuracy']:.3f}, {best['n_val']} validation texts)"
+        )
+    summary.append(
+        f"LLM: {led['calls']} calls ({led['cache_hits']} from cache), {led['total_tokens']:,} paid tokens, "
+        f"{led['llm_seconds']:.0f} s in the LLM, ${led['cost_usd']:.4f}"
+    )
     blocks.append(("Summary", summary, "p"))
     if data["warnings"]:
         blocks.append(("Warnings", list(data["warnings"]), "p"))
-    rows = [["round", "val acc", "val macro-F1", "train", "added", "dropped", "tokens", "seconds", "decided by"]]
+    rows = [
+        ["round", "val acc", "val macro-F1", "train", "added", "dropped", "tokens", "seconds", "decided by"]
+    ]
     for h in data["rounds"]:
-        rows.append([str(h["round"]), f"{h['accuracy']:.3f}", f"{h['macro_f1']:.3f}", str(h["n_train"]),
-                     str(h["added"]), str(h["dropped"]), f"{h['tokens']:,}", f"{h['seconds']:.0f}", h["decided_by"]])
+        rows.append(
+            [
+                str(h["round"]),
+                f"{h['accuracy']:.3f}",
+                f"{h['macro_f1']:.3f}",
+                str(h["n_train"]),
+                str(h["added"]),
+                str(h["dropped"]),
+                f"{h['tokens']:,}",
+                f"{h['seconds']:.0f}",
+                h["decided_by"],
+            ]
+        )
     blocks.append(("Rounds", rows, "table"))
     acts = [["round", "decided by", "tool", "arguments", "why", "status"]]
     for a in data["actions"]:
         args = {k: v for k, v in a["args"].items() if k != "tool"}
-        acts.append([str(a["round"]), a["decided_by"], a["tool"], json.dumps(args, ensure_ascii=False)[:200],
-                     (a["reason"] or "")[:200], a["status"]])
+        acts.append(
+            [
+                str(a["round"]),
+                a["decided_by"],
+                a["tool"],
+                json.dumps(args, ensure_ascii=False)[:200],
+                (a["reason"] or "")[:200],
+                a["status"],
+            ]
+        )
     if len(acts) > 1:
         blocks.append(("Actions", acts, "table"))
     diag = [f"Round {h['round']}: {h['diagnosis']}" for h in data["rounds"] if h.get("diagnosis")]
@@ -185,8 +235,17 @@ def _data_rows(data: dict[str, Any]) -> list[list[str]]:
             s[e["origin"]] += 1
     rows = [["label", "train (active)", "curated", "targeted", "seed", "dropped", "validation"]]
     for lab, s in stats.items():
-        rows.append([lab, str(s["train_active"]), str(s["curated"]), str(s["targeted"]), str(s["seed"]),
-                     str(s["train_dropped"] + s["val_dropped"]), str(s["val_active"])])
+        rows.append(
+            [
+                lab,
+                str(s["train_active"]),
+                str(s["curated"]),
+                str(s["targeted"]),
+                str(s["seed"]),
+                str(s["train_dropped"] + s["val_dropped"]),
+                str(s["val_active"]),
+            ]
+        )
     return rows
 
 
@@ -220,11 +279,14 @@ def _markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
 
 def _html(data: dict[str, Any], plots: dict[str, str]) -> str:
     e = html.escape
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>tutorloop report</title><style>",
-             "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}",
-             "table{border-collapse:collapse;margin:.5em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:3px 6px;"
-             "text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}</style></head><body>",
-             f"<h1>tutorloop run report</h1><p>{e(str(data['task'].get('task', '')))}</p>"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>tutorloop report</title><style>",
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}",
+        "table{border-collapse:collapse;margin:.5em 0;font-size:.9em}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;"
+        "text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}</style></head><body>",
+        f"<h1>tutorloop run report</h1><p>{e(str(data['task'].get('task', '')))}</p>",
+    ]
     sections = _sections(data)
     for title, rows, kind in sections[:3]:
         parts.append(_html_block(title, rows, kind))
