@@ -107,7 +107,7 @@ class Curator:
             label = re.search(r'label "(.+?)"', msg).group(1)
             n = int(re.search(r"List (\d+)", msg).group(1))
             return {"topics": [f"{label} topic {i}" for i in range(n)]}
-        if title == "TextsReply":
+        if title.startswith("Texts"):
             label = re.search(r'for the label "(.+?)"', msg).group(1)
             n = int(re.search(r"Write (\d+)", msg).group(1))
             if label in self.refuse:

@@ -18,7 +18,7 @@ from typing import Any
 from ..data.store import NewExample
 from ..errors import DataError, LLMOutputError
 from ..llm.base import StructuredJob
-from ..prompts import TextsReply, TopicsReply, as_data, labels_block, labels_reply, render
+from ..prompts import TopicsReply, as_data, labels_block, labels_reply, render, texts_reply
 from .context import Context
 
 LENGTHS = ("one short sentence", "one or two sentences", "three or four sentences")
@@ -200,7 +200,7 @@ def run_generation(ctx: Context, jobs: list[GenJob], description: str) -> dict[s
     structured = [
         StructuredJob(
             rendered[j.key].messages,
-            TextsReply,
+            texts_reply(j.n),
             temperature=ctx.config.temperature,
             max_tokens=min(2048, 90 * j.n + 60),
             sample_index=j.sample_index,

@@ -330,26 +330,20 @@ class _Loop:
         if reason:
             return reason
         diagnosis, decisions = self._decide(r)
+        stops = [d for d in decisions if d.status == "accepted" and d.action.tool == "stop"]
+        if stops:  # a stop outranks the other actions of the plan: nothing is executed
+            d = stops[0]
+            return f"{d.decided_by} chose to stop: {d.reason or d.action.reason}"
         stop = ""
         try:
             for i, d in enumerate(decisions):
-                if not d.status.startswith("accepted"):
-                    continue
-                if d.action.tool == "stop":
-                    stop = f"{d.decided_by} chose to stop: {d.reason or d.action.reason}"
-                    break
-                execute(ctx, d, r, i, self.topics)
+                if d.status == "accepted":
+                    execute(ctx, d, r, i, self.topics)
             if ctx.config.verify:
                 curate.verify_pending(ctx, r, f"Round {r}: verifying")
-        except BudgetExhausted as exc:
+        except BudgetExhausted as exc:  # train on what this round added, then stop
             curate.promote_pending(ctx, f"not verified: {exc.reason}")
             stop = exc.reason
-        if (
-            stop
-            and not ctx.store.examples(split="train", status=None)
-            or stop.startswith(("llm chose", "policy"))
-        ):
-            return stop
         self._train_round(
             r,
             t0,
@@ -461,10 +455,10 @@ class _Loop:
         }
         previous_best = self._best()["macro_f1"] if ctx.store.rounds() else -1.0
         is_best = m["macro_f1"] > previous_best + ctx.config.min_improvement
+        if is_best:  # the model first: a crash before the round record retrains the same round on resume
+            self._save_model(model, entry)
         ctx.store.save_round(r, entry | {"analysis": analysis})
         self.models[r] = model
-        if is_best:
-            self._save_model(model, entry)
         best = self._best()
         ctx.ui.line(
             f"round {r}: val macro-F1 {m['macro_f1']:.3f}, acc {m['accuracy']:.3f} | train "

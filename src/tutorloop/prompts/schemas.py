@@ -22,10 +22,22 @@ class TopicsReply(BaseModel):
 
 
 class TextsReply(BaseModel):
-    """Generated texts for one label under one attribute combination."""
+    """Generated texts for one label under one attribute combination (any count up to 20)."""
 
     model_config = _FORBID
     texts: list[str] = Field(max_length=20)
+
+
+@lru_cache(maxsize=64)
+def texts_reply(n: int) -> type[BaseModel]:
+    """Schema of a generation reply with exactly ``n`` texts (small models otherwise stop after one).
+
+    >>> texts_reply(2).model_validate({"texts": ["a", "b"]}).texts
+    ['a', 'b']
+    """
+    return create_model(
+        "TextsReply", __config__=_FORBID, texts=(list[str], Field(min_length=n, max_length=n))
+    )
 
 
 class DescriptionReply(BaseModel):
