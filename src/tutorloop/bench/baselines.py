@@ -247,7 +247,8 @@ def _run_loop(cell: Cell, config: Any) -> tuple[Any, MethodOutput]:
     extra = {"best_round": result.best_round, "rounds": len(history), "n_train": best.get("n_train"),
              "history": history, "ledger": ledger, "run_dir": str(cell.run_dir), "inference": inference,
              "config": config.to_dict() if hasattr(config, "to_dict") else None}
-    return result, MethodOutput(predictions=preds, llm_tokens=int(ledger.get("work_tokens", ledger.get("total_tokens", 0))),
+    tokens = int(ledger.get("work_tokens", ledger.get("total_tokens", 0)))
+    return result, MethodOutput(predictions=preds, llm_tokens=tokens,
                                 llm_calls=int(ledger.get("calls", 0)), throughput=tput, extra=extra)
 
 

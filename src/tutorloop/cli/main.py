@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("tutorloop.cli.models:predict_cmd", "Classify a text or a whole file with a trained model."),
     "eval": ("tutorloop.cli.models:eval_cmd", "Score a trained model on a labelled file."),
     "serve": ("tutorloop.cli.serve:serve_cmd", "Serve a trained model over HTTP (FastAPI)."),
-    "bench": ("tutorloop.cli.bench:bench_cmd", "Benchmark tutorloop against baselines on labelled test sets."),
+    "bench": ("tutorloop.cli.bench:bench_cmd", "Benchmark tutorloop against baselines on test sets."),
     "llm": ("tutorloop.cli.llm:llm_group", "Inspect and check LLM backends."),
 }
 
