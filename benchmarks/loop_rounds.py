@@ -1,0 +1,108 @@
+"""Per-round real-test scores of finished tutorloop runs (offline analysis, after the run).
+
+The loop only ever sees its own validation data. This script reads a finished run folder, rebuilds the
+training set that was active at the end of each round (``Store.train_set_at``), refits the run's classifier
+kind on it and scores it on a labelled test folder (``test.jsonl`` + ``labels.json``), next to the loop's
+own validation scores, tokens and time. It also scores the same encoder's zero-shot similarity to the bare
+label names on the same test texts, the baseline the loop must beat. Nothing here feeds back into a run.
+
+    python benchmarks/loop_rounds.py --run bench-results/runs/sst2/seed0/tutorloop \\
+        --data ../shared/benchmarks/sst2 --out benchmarks/results/loop_rounds_sst2.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tutorloop.bench.datasets import load_dataset
+from tutorloop.classifiers import make_classifier
+from tutorloop.classifiers.encoder import get_encoder
+from tutorloop.data.store import Store
+from tutorloop.evaluation.metrics import evaluate
+
+
+def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[str]) -> list[dict]:
+    """One row per recorded round: the loop's validation scores and the refitted model's test scores."""
+    saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    kind = saved.get("classifier") or "embed"
+    store = Store(run_dir / "store.sqlite")
+    try:
+        rows = []
+        for rnd in store.rounds():
+            r = int(rnd["round"])
+            train = store.train_set_at(r)
+            model = make_classifier(kind)
+            model.fit([e["text"] for e in train], [e["label"] for e in train])
+            m = evaluate(gold, [str(p) for p in model.predict(texts)], labels)
+            rows.append({
+                "round": r,
+                "n_train": len(train),
+                "val_accuracy": rnd.get("accuracy"),
+                "val_macro_f1": rnd.get("macro_f1"),
+                "test_accuracy": round(float(m["accuracy"]), 4),
+                "test_macro_f1": round(float(m["macro_f1"]), 4),
+                "tokens_round": rnd.get("tokens"),
+                "tokens_total": rnd.get("tokens_total"),
+                "seconds_round": rnd.get("seconds"),
+                "decided_by": rnd.get("decided_by"),
+            })
+        return rows
+    finally:
+        store.close()
+
+
+def zero_shot_similarity(texts: list[str], gold: list[str], labels: list[str]) -> dict:
+    encoder = get_encoder()
+    x = np.asarray(encoder.encode(texts), dtype=np.float32)
+    a = np.asarray(encoder.encode(labels), dtype=np.float32)
+    pred = [labels[i] for i in np.argmax(x @ a.T, axis=1)]
+    m = evaluate(gold, pred, labels)
+    return {"accuracy": round(float(m["accuracy"]), 4), "macro_f1": round(float(m["macro_f1"]), 4)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, type=Path, help="finished run folder")
+    ap.add_argument("--data", required=True, help="test folder: test.jsonl + labels.json")
+    ap.add_argument("--out", type=Path, help="JSON file to write")
+    args = ap.parse_args()
+
+    ds = load_dataset(args.data)
+    texts, gold, labels = list(ds.texts), list(ds.gold), list(ds.labels)
+    t0 = time.monotonic()
+    rows = round_scores(args.run, texts, gold, labels)
+    baseline = zero_shot_similarity(texts, gold, labels)
+    ledger_path = args.run / "ledger.jsonl"
+    entries = [json.loads(line) for line in ledger_path.read_text().splitlines() if line.strip()]
+    paid = [e for e in entries if not e["cached"]]
+    best = max(rows, key=lambda r: (r["val_macro_f1"], -r["round"])) if rows else None
+    result = {
+        "run": str(args.run),
+        "data": str(args.data),
+        "n_test": len(texts),
+        "rounds": rows,
+        "best_round_by_val": best["round"] if best else None,
+        "zero_shot_similarity_bare_names": baseline,
+        "llm_calls": len(entries),
+        "llm_tokens_paid": sum(e["prompt_tokens"] + e["completion_tokens"] for e in paid),
+        "llm_seconds_paid": round(sum(e["latency_s"] for e in paid), 1),
+        "analysis_seconds": round(time.monotonic() - t0, 1),
+    }
+    print(f"{ds.name}: zero-shot similarity acc {baseline['accuracy']:.3f} / "
+          f"macro-F1 {baseline['macro_f1']:.3f}")
+    print("round  n_train  val_acc  val_F1  test_acc  test_F1  tokens")
+    for r in rows:
+        print(f"{r['round']:>5}  {r['n_train']:>7}  {r['val_accuracy']:.3f}    {r['val_macro_f1']:.3f}   "
+              f"{r['test_accuracy']:.3f}     {r['test_macro_f1']:.3f}    {r['tokens_total']}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
