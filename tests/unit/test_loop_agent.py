@@ -47,7 +47,20 @@ def test_policy_targets_confusions_and_weak_labels_within_budget() -> None:
     assert sum(getattr(d.action, "n", 0) for d in decisions) <= 12
     assert all(d.decided_by == "policy" and d.reason for d in decisions)
     assert "a (F1 0.30)" in diagnosis
-    assert policy_plan(_analysis({"a": 1.0, "b": 1.0}, []), cfg)[1][0].action.tool == "stop"
+
+
+def test_policy_keeps_refining_a_perfect_validation_set_on_the_least_confident_labels() -> None:
+    cfg = LC(targeted_per_round=12).resolved(3)
+    analysis = _analysis({"a": 1.0, "b": 1.0, "c": 1.0}, [])
+    analysis["weak_labels"] = [  # as analyse() sorts them: F1, then mean p(true label)
+        {"label": "b", "f1": 1.0, "confidence": 0.55},
+        {"label": "c", "f1": 1.0, "confidence": 0.61},
+        {"label": "a", "f1": 1.0, "confidence": 0.93},
+    ]
+    _, decisions = policy_plan(analysis, cfg)
+    assert [d.action.tool for d in decisions] == ["generate"] * 3
+    assert [d.action.label for d in decisions] == ["b", "c", "a"]
+    assert "0.55" in decisions[0].reason
 
 
 def _plan_with_bad_calls(store_path: Path):
@@ -157,7 +170,10 @@ def test_injected_text_in_unlabelled_file_cannot_change_actions(tmp_path: Path) 
             for r in hits:  # the text only ever appears inside a JSON data block, escaped as a JSON string
                 assert json.dumps(INJECTION) in user_text(r)
                 assert INJECTION not in r.messages[0].content
-    assert runs["benign"] == runs["injected"] and runs["benign"]
+    # the same actions (tools, labels, verdicts) whatever the text says; their order may differ, since
+    # labels whose F1 ties are ordered by the classifier's confidence, which any change of data moves
+    assert sorted(runs["benign"]) == sorted(runs["injected"]) and runs["benign"]
+    assert not {"stop", "drop"} & {tool for tool, _, _ in runs["injected"]}
 
 
 def test_injected_text_reaches_the_llm_agent_only_as_json_data(tmp_path: Path) -> None:

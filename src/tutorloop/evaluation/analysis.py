@@ -44,7 +44,7 @@ def analyse(
     >>> r = analyse(["good", "bad", "meh"], ["pos", "neg", "pos"],
     ...             np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]]), ["pos", "neg"])
     >>> r["metrics"]["accuracy"], r["misclassified"][0]["predicted"], r["weak_labels"][0]["label"]
-    (0.6666666666666666, 'neg', 'neg')
+    (0.6666666666666666, 'neg', 'pos')
     """
     labels = list(labels)
     proba = np.asarray(proba, dtype=np.float64)
@@ -71,13 +71,22 @@ def analyse(
             seen.add(row["label"])
         if len(successes) >= max_successes:
             break
+    confidence = {  # mean probability of the true label, per label: separates labels when F1 ties
+        lab: round(float(np.mean([proba[k, index[lab]] for k, t in enumerate(y_true) if t == lab])), 3)
+        for lab in labels
+        if any(t == lab for t in y_true)
+    }
     weak = sorted(
         (
-            {"label": lab, **{k: round(float(v), 3) for k, v in metrics["per_class"][lab].items()}}
+            {
+                "label": lab,
+                **{k: round(float(v), 3) for k, v in metrics["per_class"][lab].items()},
+                "confidence": confidence.get(lab, 0.0),
+            }
             for lab in labels
             if metrics["per_class"][lab]["support"] > 0
         ),
-        key=lambda r: (r["f1"], r["label"]),
+        key=lambda r: (r["f1"], r["confidence"], r["label"]),
     )
     confusions = [{"label": a, "predicted": b, "count": n} for a, b, n in metrics["top_confusions"]]
     return {

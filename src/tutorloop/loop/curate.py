@@ -33,6 +33,9 @@ STYLES = (
     "written by a non-native speaker",
 )
 NOISE = "Noise: make some texts informal, with a typo or two."
+# Validation texts are asked to be less obvious than training texts: a synthetic validation set that the
+# first classifier already gets entirely right cannot show what refinement fixes.
+VAL_HARDNESS = "; indirect and realistic, avoiding the label's name and its most obvious keywords"
 _REFUSAL = re.compile(
     r"^\W*(i'?m sorry|sorry,? but|i can(?:no|')t|i cannot|i am unable|i'm unable|as an ai)", re.IGNORECASE
 )
@@ -142,7 +145,7 @@ def curation_jobs(
             attrs = {
                 "topic": subs[i % len(subs)],
                 "length": LENGTHS[(i + rng.randrange(3)) % 3],
-                "style": styles[i % len(styles)],
+                "style": styles[i % len(styles)] + (VAL_HARDNESS if split == "val" else ""),
                 "noise": i % 4 == 3,
             }
             jobs.append(
