@@ -174,6 +174,18 @@ def test_resume_skips_finished_cells(tmp_path: Path, recorder: list[Cell]) -> No
     assert strip == [{k: v for k, v in c.items() if k not in timing} for c in again["cells"]]
 
 
+def test_report_only_runs_nothing_and_reports_finished_cells(tmp_path: Path, recorder: list[Cell]) -> None:
+    data, out = [str(make_set(tmp_path))], tmp_path / "out"
+    run_bench(data, methods=["recorder"], seeds=1, out=out, settings=BenchSettings(k=2), progress=False,
+              plot=False)
+    assert len(recorder) == 1
+    both = run_bench(data, methods=["recorder", "few-shot-tfidf"], seeds=1, out=out,
+                     settings=BenchSettings(k=2), progress=False, plot=False, report_only=True)
+    assert len(recorder) == 1  # nothing ran
+    assert [c["method"] for c in both["cells"]] == ["recorder"]  # the unfinished cell is simply absent
+    assert (out / "results.md").is_file()
+
+
 def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     calls: list[int] = []
 

@@ -44,13 +44,14 @@ def run_bench(data: Sequence[str | BenchDataset], *, methods: Sequence[str] = DE
               settings: BenchSettings | None = None, llm: Any = None,
               llm_factory: Callable[[], Any] | None = None, encoder: Any = None,
               tasks: str | Path | dict[str, TaskSpec] | None = None, command: str | None = None,
-              progress: bool = True, plot: bool = True) -> dict[str, Any]:
+              progress: bool = True, plot: bool = True, report_only: bool = False) -> dict[str, Any]:
     """Run the grid and write results; returns the results dict (also saved as ``out/results.json``).
 
     ``data``: folders / hub names (or loaded :class:`BenchDataset` objects). ``seeds``: a count (0..N-1) or
     explicit seeds. ``llm`` or ``llm_factory`` (called once, when the first method needing an LLM runs);
     ``encoder``: an object with ``encode(texts)`` to use instead of the default sentence encoder.
     ``tasks``: the tasks file (or parsed specs). All data and settings are checked before any LLM call.
+    ``report_only``: run no cell; only rewrite the outputs from the cells already finished in ``out``.
     """
     settings = settings or BenchSettings()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
@@ -70,8 +71,8 @@ def run_bench(data: Sequence[str | BenchDataset], *, methods: Sequence[str] = DE
     get_encoder = _once(lambda: encoder) if encoder is not None else None
     started = time.time()
     failures: list[dict[str, Any]] = []
-    with _Progress(len(grid), enabled=progress) as bar:
-        for ds, seed, method in grid:
+    with _Progress(len(grid), enabled=progress and not report_only) as bar:
+        for ds, seed, method in [] if report_only else grid:
             path = _cell_path(out, ds.name, seed, method.name)
             if path.exists():
                 bar.advance(f"{ds.name} seed {seed} {method.name} (done)")

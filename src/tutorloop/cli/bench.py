@@ -51,10 +51,12 @@ def _methods(value: str) -> list[str]:
 @click.option("--throughput-texts", default=1000, show_default=True, type=click.IntRange(1),
               help="Texts used to time each classifier's inference.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--report-only", is_flag=True,
+              help="Run nothing: rewrite results.json/.md and the plot from the finished cells in --out.")
 def bench_cmd(data: tuple[str, ...], llm_spec: str, classifier: str, seeds: int, methods: str,
               llm_sample: int, k: int, out: str, rounds: int | None, examples_per_label: int | None,
               loop_params: tuple[str, ...], tasks_path: str | None, cache: bool, throughput_texts: int,
-              no_progress: bool) -> None:
+              no_progress: bool, report_only: bool) -> None:
     """Benchmark tutorloop against zero- and few-shot baselines on labelled test sets.
 
     \b
@@ -84,7 +86,8 @@ def bench_cmd(data: tuple[str, ...], llm_spec: str, classifier: str, seeds: int,
     tasks = tasks_path if tasks_path is not None else default_tasks_path()
     command = "tutorloop " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     results = run_bench(list(data), methods=names, seeds=seeds, out=Path(out), settings=settings,
-                        llm_factory=make_llm, tasks=tasks, command=command, progress=not no_progress)
+                        llm_factory=make_llm, tasks=tasks, command=command, progress=not no_progress,
+                        report_only=report_only)
     _echo_summary(results, Path(out))
     if results.get("failures"):
         raise click.exceptions.Exit(1)
