@@ -16,7 +16,7 @@ def describe_labels(task: Task, llm: LLM) -> dict[str, str]:
             render("describe", task=task.description, names=names, label=lab).messages,
             DescriptionReply,
             temperature=0.0,
-            max_tokens=80,
+            max_tokens=120,
             purpose="describe",
         )
         for lab in task.label_names
