@@ -63,6 +63,18 @@ def test_policy_keeps_refining_a_perfect_validation_set_on_the_least_confident_l
     assert "0.55" in decisions[0].reason
 
 
+def test_policy_tops_up_a_label_that_verification_nearly_emptied() -> None:
+    cfg = LC(targeted_per_round=12).resolved(3)
+    analysis = _analysis({"a": 0.9, "b": 0.8}, [("b", "a", 2)])  # "c" has no validation texts at all
+    analysis["metrics"]["labels"] = ["a", "b", "c"]
+    analysis["train_counts"] = {"a": 16, "b": 14, "c": 3}
+    _, decisions = policy_plan(analysis, cfg)
+    first = decisions[0]
+    assert (first.action.tool, first.action.label) == ("generate", "c")
+    assert "only 3 training example(s)" in first.reason
+    assert any(d.action.tool == "contrast" and d.action.label == "b" for d in decisions)
+
+
 def _plan_with_bad_calls(store_path: Path):
     def plan(req):
         store = Store(store_path)

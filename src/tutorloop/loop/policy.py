@@ -2,7 +2,9 @@
 
 Used with small local models, which plan poorly: the LLM then only writes and judges examples.
 Rules, in order: drop training examples the classifier finds implausible (the LLM judge confirms
-before anything is dropped); contrastive pairs across the most frequent confusions; harder examples for
+before anything is dropped); top up labels left with few training examples (verification can drop most
+of a label the LLM finds hard, and a label with no validation texts never shows up as weak);
+contrastive pairs across the most frequent confusions; harder examples for
 the weakest labels (lowest F1, then lowest mean probability of the true label). A validation set that is
 already all correct does not stop the loop: synthetic validation sets are small and easy, so the policy
 keeps adding harder examples for the least confident labels, and rounds are then compared on validation
@@ -11,6 +13,7 @@ log-loss (see ``runner.is_better``); patience ends the run. New texts are shared
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,8 +69,23 @@ def policy_plan(analysis: dict[str, Any], config: LoopConfig) -> tuple[str, list
     slots = max(1, config.max_actions_per_round - len(decisions))
     gens: list[Decision] = []
     covered: set[str] = set()
+    for lab, have, median in _underrepresented(analysis)[: max(1, slots // 2)]:
+        gens.append(
+            Decision(
+                GenerateAction(
+                    tool="generate",
+                    label=lab,
+                    guidance="Clear, typical examples of this label, unlike the other labels.",
+                ),
+                "policy",
+                f"{lab!r} has only {have} training example(s) (median per label: {median:g})",
+            )
+        )
+        covered.add(lab)
     for pair in analysis["confusions"][: max(1, slots // 2)]:
         a, b = pair["label"], pair["predicted"]
+        if a in covered or len(gens) >= slots:
+            continue
         guidance = (
             f'Texts that resemble "{b}" on the surface (similar words or setting) but clearly belong '
             f'to "{a}"; make the deciding cue explicit.'
@@ -121,3 +139,19 @@ def policy_plan(analysis: dict[str, Any], config: LoopConfig) -> tuple[str, list
     if suspects:
         diagnosis += f" {len(suspects)} training example(s) look mislabelled."
     return diagnosis, decisions + gens
+
+
+def _underrepresented(analysis: dict[str, Any]) -> list[tuple[str, int, float]]:
+    """Labels with fewer than half the median number of active training examples, fewest first.
+
+    >>> _underrepresented({"metrics": {"labels": ["a", "b", "c"]}, "train_counts": {"a": 20, "b": 18}})
+    [('c', 0, 18.0)]
+    """
+    counts = analysis.get("train_counts") or {}
+    labels = list(analysis.get("metrics", {}).get("labels") or counts)
+    if not counts or not labels:
+        return []
+    have = {lab: int(counts.get(lab, 0)) for lab in labels}
+    median = float(statistics.median(have.values()))
+    few = [(lab, n, median) for lab, n in have.items() if n < 0.5 * median]
+    return sorted(few, key=lambda t: (t[1], t[0]))
