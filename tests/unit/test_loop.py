@@ -150,6 +150,8 @@ def test_refinement_improves_and_keeps_best_round(tmp_path: Path) -> None:
     best = result.history[result.best_round]
     later = [h for h in result.history if h["round"] > result.best_round]
     assert all(h["log_loss"] >= 0.95 * best["log_loss"] for h in later)
+    # the report names the same best round as the loop kept
+    assert f"Best round: {result.best_round} " in (result.run_dir / "report.md").read_text()
     store = Store(result.run_dir / "store.sqlite")
     targeted = store.examples(origin="targeted")
     assert targeted and any(e["attributes"].get("action") in ("generate", "contrast") for e in targeted)

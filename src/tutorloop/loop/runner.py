@@ -20,6 +20,7 @@ from pydantic import TypeAdapter
 from ..data.dedup import Deduper
 from ..data.store import Store
 from ..errors import BudgetError, ConfigError, DataError
+from ..evaluation.analysis import is_better
 from ..llm.base import LLM
 from ..llm.ledger import Ledger
 from ..prompts.schemas import Action
@@ -164,26 +165,6 @@ def _params(estimator: Any) -> dict[str, Any]:
         }
     except Exception:  # noqa: BLE001 - only informative
         return {}
-
-
-def is_better(round_: dict[str, Any], best: dict[str, Any], min_improvement: float) -> bool:
-    """Whether a round beats the best so far: higher validation macro-F1, or, once a (small, synthetic)
-    validation set is all correct so that macro-F1 cannot show progress any more, an equally perfect round
-    with a validation log-loss at least 5% lower: the classifier is clearly more confident on it.
-
-    >>> is_better({"macro_f1": 0.9}, {"macro_f1": 0.8}, 0.001)
-    True
-    >>> is_better({"macro_f1": 1.0, "log_loss": 0.20}, {"macro_f1": 1.0, "log_loss": 0.30}, 0.001)
-    True
-    >>> is_better({"macro_f1": 1.0, "log_loss": 0.29}, {"macro_f1": 1.0, "log_loss": 0.30}, 0.001)
-    False
-    """
-    if round_["macro_f1"] > best["macro_f1"] + min_improvement:
-        return True
-    if best["macro_f1"] < 0.999 or round_["macro_f1"] < 0.999:
-        return False
-    new, old = round_.get("log_loss"), best.get("log_loss")
-    return new is not None and old is not None and new < 0.95 * old
 
 
 def _read_json(path: Path) -> Any:

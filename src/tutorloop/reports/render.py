@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.store import Store
+from ..evaluation.analysis import is_better
 
 
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
@@ -61,10 +62,9 @@ def _collect(run_dir: Path, store: Store) -> dict[str, Any]:
             ledger["cost_usd"] += e["cost_usd"]
     rounds = store.rounds()
     best = None
-    for h in rounds:
-        if best is None or h["macro_f1"] > best["macro_f1"] + config.get("config", {}).get(
-            "min_improvement", 0.001
-        ):
+    min_improvement = config.get("config", {}).get("min_improvement", 0.001)
+    for h in rounds:  # the same rule the loop used to keep its best round
+        if best is None or is_better(h, best, min_improvement):
             best = h
     return {
         "task": task,
