@@ -8,7 +8,8 @@ contrastive pairs across the most frequent confusions; harder examples for
 the weakest labels (lowest F1, then lowest mean probability of the true label). A validation set that is
 already all correct does not stop the loop: synthetic validation sets are small and easy, so the policy
 keeps adding harder examples for the least confident labels, and rounds are then compared on validation
-log-loss (see ``evaluation.analysis.is_better``); patience ends the run. New texts are shared among the actions.
+log-loss (see ``evaluation.analysis.is_better``); patience ends the run. New texts are shared among
+the actions.
 """
 
 from __future__ import annotations
