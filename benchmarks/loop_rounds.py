@@ -23,6 +23,7 @@ from tutorloop.bench.datasets import load_dataset
 from tutorloop.classifiers import make_classifier
 from tutorloop.classifiers.encoder import get_encoder
 from tutorloop.data.store import Store
+from tutorloop.evaluation.analysis import is_better
 from tutorloop.evaluation.metrics import evaluate
 
 
@@ -44,6 +45,7 @@ def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[
                 "n_train": len(train),
                 "val_accuracy": rnd.get("accuracy"),
                 "val_macro_f1": rnd.get("macro_f1"),
+                "val_log_loss": rnd.get("log_loss"),
                 "test_accuracy": round(float(m["accuracy"]), 4),
                 "test_macro_f1": round(float(m["macro_f1"]), 4),
                 "tokens_round": rnd.get("tokens"),
@@ -54,6 +56,10 @@ def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[
         return rows
     finally:
         store.close()
+
+
+def _as_round(row: dict) -> dict:
+    return {"macro_f1": row["val_macro_f1"], "log_loss": row["val_log_loss"]}
 
 
 def zero_shot_similarity(texts: list[str], gold: list[str], labels: list[str]) -> dict:
@@ -80,7 +86,12 @@ def main() -> None:
     ledger_path = args.run / "ledger.jsonl"
     entries = [json.loads(line) for line in ledger_path.read_text().splitlines() if line.strip()]
     paid = [e for e in entries if not e["cached"]]
-    best = max(rows, key=lambda r: (r["val_macro_f1"], -r["round"])) if rows else None
+    best = None
+    saved = json.loads((args.run / "config.json").read_text())
+    min_improvement = saved["config"].get("min_improvement", 0.001)
+    for r in rows:  # the loop's own rule for the round it keeps
+        if best is None or is_better(_as_round(r), _as_round(best), min_improvement):
+            best = r
     result = {
         "run": str(args.run),
         "data": str(args.data),
