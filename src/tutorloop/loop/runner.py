@@ -291,6 +291,9 @@ class _Loop:
             n = curate.promote_pending(ctx, f"not verified: {exc.reason}")
             ctx.warn(f"Curation stopped early: {exc.reason}. Kept what exists ({n} example(s) unverified).")
         curate.restore_floor(ctx, "train")
+        # a small model may dispute every validation text of a label (or all of them): without any, no
+        # round can be scored, so keep at least one disputed text per label (its verdict stays recorded)
+        curate.restore_floor(ctx, "val", minimum=1)
         curate.balance(ctx, cfg.examples_per_label or 24)
         self._check_curated(partial)
         ctx.store.finish_phase(
