@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from .base import TextClassifier
-from .encoder import DEFAULT_ENCODER, chars_for, get_encoder, save_encoder_model
+from .encoder import DEFAULT_ENCODER, get_encoder, save_encoder_model, token_truncation
 
 
 class EmbedClassifier(TextClassifier):
@@ -56,11 +56,7 @@ class EmbedClassifier(TextClassifier):
         return self.head_.predict_proba(self._embed(texts))
 
     def _truncation(self) -> dict[str, Any]:
-        return {
-            "unit": "tokens",
-            "max_seq_length": int(self.max_seq_length),
-            "max_chars": chars_for(self.max_seq_length),
-        }
+        return token_truncation(self.max_seq_length)
 
     def _save_model(self, directory: Path) -> dict[str, Any]:
         info = save_encoder_model(

@@ -36,6 +36,11 @@ _encoders: dict[str, Encoder] = {}
 _lock = threading.Lock()
 
 
+def token_truncation(max_seq_length: int) -> dict[str, Any]:
+    """What an encoder-based artifact records about truncation: tokens kept, and characters cut first."""
+    return {"unit": "tokens", "max_seq_length": int(max_seq_length), "max_chars": chars_for(max_seq_length)}
+
+
 def chars_for(max_seq_length: int) -> int:
     """Characters kept before tokenising: generous for ``max_seq_length`` tokens, bounded for 1 MB texts."""
     return max(64, int(max_seq_length) * 16)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .base import TextClassifier
-from .encoder import DEFAULT_ENCODER, chars_for, resolve_encoder, save_encoder_model
+from .encoder import DEFAULT_ENCODER, chars_for, resolve_encoder, save_encoder_model, token_truncation
 
 
 @contextlib.contextmanager
@@ -152,11 +152,7 @@ class SetFitClassifier(TextClassifier):
         return self.model_.model_head.predict_proba(self._embed(texts))
 
     def _truncation(self) -> dict[str, Any]:
-        return {
-            "unit": "tokens",
-            "max_seq_length": int(self.max_seq_length),
-            "max_chars": chars_for(self.max_seq_length),
-        }
+        return token_truncation(self.max_seq_length)
 
     def _save_model(self, directory: Path) -> dict[str, Any]:
         info = save_encoder_model(
