@@ -62,6 +62,14 @@ def labels_text(ctx: Context) -> str:
     return labels_block([(lab.name, lab.description) for lab in ctx.task.labels])
 
 
+def label_job(ctx: Context, names: tuple[str, ...], texts: Sequence[str], purpose: str) -> StructuredJob:
+    """One blind-labelling request: the LLM labels ``texts`` (quoted as JSON data) without any hint."""
+    r = render("verify", task=ctx.task.description, labels=labels_text(ctx), n=len(texts),
+               texts=as_data(list(texts)))
+    return StructuredJob(r.messages, labels_reply(names, len(texts)), temperature=0.0,
+                         max_tokens=16 * len(texts) + 30, purpose=purpose)
+
+
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -278,24 +286,7 @@ def verify_pending(ctx: Context, round_: int, description: str = "Verifying exam
     pending.sort(key=lambda e: hashlib.sha1(str(e["id"]).encode()).hexdigest())  # mix labels in a batch
     names = tuple(ctx.task.label_names)
     batches = _chunks(pending, ctx.config.verify_batch or 4)
-    jobs = []
-    for batch in batches:
-        r = render(
-            "verify",
-            task=ctx.task.description,
-            labels=labels_text(ctx),
-            n=len(batch),
-            texts=as_data([e["text"] for e in batch]),
-        )
-        jobs.append(
-            StructuredJob(
-                r.messages,
-                labels_reply(names, len(batch)),
-                temperature=0.0,
-                max_tokens=16 * len(batch) + 30,
-                purpose="verify",
-            )
-        )
+    jobs = [label_job(ctx, names, [e["text"] for e in batch], "verify") for batch in batches]
     stats = {"verified": 0, "disputed": 0, "failed": 0}
 
     def store(batch: Sequence[dict], reply: Any) -> None:
@@ -407,20 +398,7 @@ def label_unlabelled(ctx: Context, n: int) -> None:
     batches = [list(b) for b in _chunks(sample, ctx.config.verify_batch or 4)]
     keys = [f"val-unlabelled:{i}" for i in range(len(batches))]
     todo = [(k, b) for k, b in zip(keys, batches, strict=True) if ctx.store.job_result(k) is None]
-    jobs = []
-    for _, batch in todo:
-        r = render(
-            "verify", task=ctx.task.description, labels=labels_text(ctx), n=len(batch), texts=as_data(batch)
-        )
-        jobs.append(
-            StructuredJob(
-                r.messages,
-                labels_reply(names, len(batch)),
-                temperature=0.0,
-                max_tokens=16 * len(batch) + 30,
-                purpose="label-unlabelled",
-            )
-        )
+    jobs = [label_job(ctx, names, batch, "label-unlabelled") for _, batch in todo]
 
     def store(item: tuple[str, list[str]], reply: Any) -> None:
         key, batch = item
