@@ -3,7 +3,7 @@
     python benchmarks/tables.py [--results benchmarks/results]
 
 Reads ``bench_results.json`` (written by ``tutorloop bench``) and ``loop_rounds_*.json`` (written by
-``benchmarks/loop_rounds.py``) and prints the per-method table and the per-round table.
+``benchmarks/loop_rounds.py``) and prints the per-method table, the goals and the per-round table.
 """
 
 from __future__ import annotations
@@ -12,26 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
-METHODS = ("tutorloop", "single-pass", "zero-shot-sim", "zero-shot-llm", "few-shot-setfit")
+from tutorloop.bench.report import goal_table, goals, summary_table
 
 
 def method_table(results: dict) -> str:
-    cells = {(c["dataset"], c["method"]): c for c in results["cells"]}
-    datasets = list(dict.fromkeys(c["dataset"] for c in results["cells"]))
-    lines = ["| set | method | n scored | accuracy | macro-F1 | LLM tokens | wall s | inference texts/s |",
-             "|---|---|---|---|---|---|---|---|"]
-    for ds in datasets:
-        for m in METHODS:
-            c = cells.get((ds, m))
-            if c is None:
-                lines.append(f"| {ds} | {m} | not run | | | | | |")
-                continue
-            tput = f"{c['throughput']:,.0f}" if c.get("throughput") else ""
-            if m == "zero-shot-llm" and c.get("throughput"):
-                tput = f"{c['throughput']:.2f}"
-            lines.append(f"| {ds} | {m} | {c['n_eval']} | {c['accuracy']:.3f} | {c['macro_f1']:.3f} | "
-                         f"{c['llm_tokens']:,} | {c['wall_s']:.0f} | {tput} |")
-    return "\n".join(lines)
+    """The per-method table (mean ± std over seeds) and the goals, as ``tutorloop bench`` reports them."""
+    rows = results["summary"]
+    return "\n".join([*summary_table(rows), *goal_table(goals(rows))])
 
 
 def rounds_table(paths: list[Path]) -> str:

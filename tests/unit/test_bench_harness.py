@@ -183,7 +183,9 @@ def test_report_only_runs_nothing_and_reports_finished_cells(tmp_path: Path, rec
                      settings=BenchSettings(k=2), progress=False, plot=False, report_only=True)
     assert len(recorder) == 1  # nothing ran
     assert [c["method"] for c in both["cells"]] == ["recorder"]  # the unfinished cell is simply absent
-    assert (out / "results.md").is_file()
+    finished = both["cells"][0]["finished"]
+    assert both["meta"]["report_only"] and both["meta"]["cells_finished"] == [finished, finished]
+    assert f"they finished between {finished} and {finished}" in (out / "results.md").read_text()
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
@@ -254,7 +256,7 @@ def test_outputs_json_markdown_and_plot(tmp_path: Path) -> None:
     assert set(rows) == {"zero-shot-sim", "zero-shot-llm", "few-shot-tfidf"}
     assert rows["zero-shot-sim"]["seeds"] == 2 and rows["zero-shot-sim"]["acc_on_llm_sample"] == 1.0
     md = (out / "results.md").read_text()
-    assert "| news | zero-shot-sim | 100.0 ± 0.0 |" in md
+    assert "| news | zero-shot-sim | 2 | 100.0 ± 0.0 |" in md
     assert "sample of 5 of 36 texts" in md and "the zero-shot LLM's throughput" in md
     assert (out / "accuracy_vs_tokens.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

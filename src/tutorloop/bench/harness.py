@@ -20,6 +20,7 @@ every method is scored on the same remainder. Each finished cell is saved at onc
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -92,7 +93,7 @@ def run_bench(data: Sequence[str | BenchDataset], *, methods: Sequence[str] = DE
                 failures.append(record)
             bar.advance(f"{ds.name} seed {seed} {method.name}")
     results = collect(out, datasets, seed_list, chosen, settings, get_llm=get_llm, command=command,
-                      started=started, failures=failures)
+                      started=started, failures=failures, report_only=report_only)
     write_outputs(out, results, plot=plot)
     return results
 
@@ -118,11 +119,15 @@ def _run_cell(cell: Cell, method: Method, fingerprint: str, path: Path) -> dict[
         _write_json(partial, {"fingerprint": fingerprint, "wall_s": before + time.perf_counter() - start})
         raise
     wall = before + time.perf_counter() - start
-    record = {**base, "status": "ok", "wall_s": round(wall, 3), **score(cell, output)}
+    record = {**base, "status": "ok", "wall_s": round(wall, 3), "finished": _now(), **score(cell, output)}
     if before:
         record["notes"].append(f"resumed after an interruption; wall time includes {before:,.0f} s of "
                                "earlier attempts")
     return record
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _read_partial(path: Path, fingerprint: str) -> float:
@@ -248,24 +253,29 @@ def _once(factory: Callable[[], Any] | None) -> Callable[[], Any] | None:
 # -- results ------------------------------------------------------------------------------------------
 def collect(out: Path, datasets: list[BenchDataset], seeds: list[int], methods: list[Method],
             settings: BenchSettings, *, get_llm: Callable[[], Any] | None = None, command: str | None = None,
-            started: float | None = None, failures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+            started: float | None = None, failures: list[dict[str, Any]] | None = None,
+            report_only: bool = False) -> dict[str, Any]:
     """Gather the finished cells of this grid into the results dict (meta, cells, summary)."""
     from .report import environment, summarize
 
-    cells = []
+    cells, finished = [], []
     for ds in datasets:
         for seed in seeds:
             for m in methods:
                 path = _cell_path(out, ds.name, seed, m.name)
                 if path.exists():
                     cells.append(json.loads(path.read_text(encoding="utf-8")))
+                    # cells written before "finished" was recorded: their file's modification time
+                    finished.append(cells[-1].get("finished") or dt.datetime.fromtimestamp(
+                        path.stat().st_mtime, dt.UTC).isoformat(timespec="seconds"))
     llm_info: Any = settings.llm_spec if any(m.needs_llm for m in methods) else None
     if get_llm is not None and getattr(get_llm, "built", lambda: False)():
         llm = get_llm()
         llm_info = llm.describe() if hasattr(llm, "describe") else repr(llm)
     meta = {"command": command, **environment(), "settings": asdict(settings), "llm": llm_info,
-            "seeds": seeds, "methods": [m.name for m in methods],
-            "invocation_wall_s": round(time.time() - started, 1) if started else None,
+            "seeds": seeds, "methods": [m.name for m in methods], "report_only": report_only,
+            "cells_finished": [min(finished), max(finished)] if finished else None,
+            "invocation_wall_s": round(time.time() - started, 1) if started and not report_only else None,
             "datasets": [{"name": d.name, "source": d.source, "n": len(d), "labels": len(d.labels),
                           "fingerprint": d.fingerprint[:16]} for d in datasets]}
     return {"format": FORMAT_VERSION, "meta": meta, "summary": summarize(cells), "cells": cells,

@@ -102,6 +102,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += [f"Command: `{meta['command']}`", ""]
     llm = meta.get("llm")
     llm_text = (f"{llm.get('backend')}:{llm.get('model')}" if isinstance(llm, dict) else llm) or "none"
+    span = meta.get("cells_finished")
+    if meta.get("report_only") and span:
+        lines += [f"Rewritten from finished cells (`--report-only`); they finished between {span[0]} and "
+                  f"{span[1]}. The command without `--report-only`, into a new folder, reproduces them.", ""]
     lines += [f"Date: {meta.get('date', '?')} · machine: {machine.get('platform', '?')}, "
               f"{machine.get('cpus', '?')} CPUs · LLM: {llm_text} · "
               f"classifier: {settings.get('classifier')} · "
@@ -112,18 +116,9 @@ def render_markdown(results: dict[str, Any]) -> str:
               "zero-shot LLM: for its sample only). Inference: texts per second in batches, of the saved "
               "artifact as `tutorloop.load` serves it for the loop methods, of the in-memory classifier for "
               "few-shot, of the encoder for zero-shot similarity, and of the LLM for zero-shot LLM.", ""]
-    header = ["data set", "method", "accuracy", "macro-F1", "acc. on LLM sample", "LLM tokens", "wall time",
-              "inference texts/s", "eval texts"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in rows:
-        lines.append("| " + " | ".join([
-            r["dataset"], r["method"], _pm(r["accuracy_mean"], r["accuracy_std"]),
-            _pm(r["macro_f1_mean"], r["macro_f1_std"]),
-            "" if r.get("acc_on_llm_sample") is None else f"{100 * r['acc_on_llm_sample']:.1f}",
-            f"{r['llm_tokens_mean']:,.0f}", _duration(r["wall_s_mean"]),
-            "" if r.get("throughput_mean") is None else f"{r['throughput_mean']:,.1f}",
-            f"{r['n_eval']:,.0f}"]) + " |")
+    lines += summary_table(rows)
     lines += _speedups(rows)
+    lines += goal_table(goals(rows))
     notes = [f"- {r['dataset']} / {r['method']}: {n}" for r in rows for n in r.get("notes", [])]
     if notes:
         lines += ["", "Notes:", "", *notes]
@@ -132,6 +127,23 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += ["", "Failed cells (re-run the same command to retry them):", ""]
         lines += [f"- {f['dataset']} seed {f['seed']} {f['method']}: {f.get('error')}" for f in failures]
     return "\n".join(lines) + "\n"
+
+
+def summary_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The per-(data set, method) Markdown table for the rows of :func:`summarize`."""
+    header = ["data set", "method", "seeds", "accuracy", "macro-F1", "acc. on LLM sample", "LLM tokens",
+              "wall time", "inference texts/s", "eval texts"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        lines.append("| " + " | ".join([
+            r["dataset"], r["method"], str(r["seeds"]),
+            _pm(r["accuracy_mean"], r["accuracy_std"], r["seeds"]),
+            _pm(r["macro_f1_mean"], r["macro_f1_std"], r["seeds"]),
+            "" if r.get("acc_on_llm_sample") is None else f"{100 * r['acc_on_llm_sample']:.1f}",
+            f"{r['llm_tokens_mean']:,.0f}", _duration(r["wall_s_mean"]),
+            "" if r.get("throughput_mean") is None else f"{r['throughput_mean']:,.1f}",
+            f"{r['n_eval']:,.0f}"]) + " |")
+    return lines
 
 
 def _speedups(rows: list[dict[str, Any]]) -> list[str]:
@@ -145,8 +157,82 @@ def _speedups(rows: list[dict[str, Any]]) -> list[str]:
     return ["", "Inference speed relative to the zero-shot LLM:", "", *out] if out else []
 
 
-def _pm(mean: float, std: float) -> str:
-    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+def _pm(mean: float, std: float, seeds: int = 2) -> str:
+    """``mean ± std`` in %; one seed has no spread, so only the value is shown."""
+    return f"{100 * mean:.1f}" if seeds < 2 else f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+# -- goals ---------------------------------------------------------------------------------------------
+SPEEDUP_GOAL = 1000.0
+
+
+def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Check the benchmark's goals per data set, from the summary rows of :func:`summarize`.
+
+    - ``tutorloop`` macro-F1 ≥ ``zero-shot-sim`` and ≥ ``single-pass`` (means over seeds);
+    - ``tutorloop`` accuracy ≥ ``zero-shot-llm`` on exactly the texts the LLM classified (the student beats
+      its teacher);
+    - the tutorloop artifact's inference throughput ≥ 1,000× the zero-shot LLM's.
+
+    A goal is skipped for a data set where either side was not run. ``gap`` is tutorloop's value minus the
+    other's (a ratio for the speed-up).
+
+    >>> rows = [{"dataset": "d", "method": "tutorloop", "seeds": 1, "macro_f1_mean": 0.7,
+    ...          "acc_on_llm_sample": 0.8, "throughput_mean": 500.0},
+    ...         {"dataset": "d", "method": "zero-shot-sim", "seeds": 1, "macro_f1_mean": 0.6},
+    ...         {"dataset": "d", "method": "zero-shot-llm", "seeds": 1, "acc_on_llm_sample": 0.9,
+    ...          "throughput_mean": 1.0}]
+    >>> for g in goals(rows):
+    ...     print(g["goal"], g["met"], round(g["gap"], 2))
+    ≥ zero-shot-sim (macro-F1) True 0.1
+    ≥ zero-shot-llm (acc. on LLM sample) False -0.1
+    inference ≥ 1,000× zero-shot-llm False 500.0
+    """
+    by = {(r["dataset"], r["method"]): r for r in rows}
+    checks = (("≥ zero-shot-sim (macro-F1)", "zero-shot-sim", "macro_f1_mean"),
+              ("≥ single-pass (macro-F1)", "single-pass", "macro_f1_mean"),
+              (f"≥ {LLM_METHOD} (acc. on LLM sample)", LLM_METHOD, "acc_on_llm_sample"))
+    out = []
+    for name in dict.fromkeys(r["dataset"] for r in rows):
+        ours = by.get((name, "tutorloop"))
+        if ours is None:
+            continue
+        for goal, method, key in checks:
+            other = by.get((name, method))
+            if other is None or ours.get(key) is None or other.get(key) is None:
+                continue
+            gap = float(ours[key]) - float(other[key])
+            out.append({"dataset": name, "goal": goal, "met": gap >= 0, "ours": ours[key],
+                        "other": other[key], "gap": gap, "seeds": (ours["seeds"], other["seeds"])})
+        llm = by.get((name, LLM_METHOD))
+        if llm and llm.get("throughput_mean") and ours.get("throughput_mean"):
+            ratio = float(ours["throughput_mean"]) / float(llm["throughput_mean"])
+            out.append({"dataset": name, "goal": f"inference ≥ {SPEEDUP_GOAL:,.0f}× {LLM_METHOD}",
+                        "met": ratio >= SPEEDUP_GOAL, "ours": ours["throughput_mean"],
+                        "other": llm["throughput_mean"], "gap": ratio,
+                        "seeds": (ours["seeds"], llm["seeds"])})
+    return out
+
+
+def goal_table(checks: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines for the checks of :func:`goals` (empty when there are none)."""
+    if not checks:
+        return []
+    lines = ["", "Goals (tutorloop against each baseline; a gap is in percentage points, or the speed-up):",
+             "", "| data set | goal | met | tutorloop | other | gap | seeds (ours, other) |",
+             "|---|---|---|---|---|---|---|"]
+    for g in checks:
+        speed = g["goal"].startswith("inference")
+        ours, other = ((f"{g['ours']:,.0f}/s", f"{g['other']:,.2f}/s") if speed
+                       else (f"{100 * g['ours']:.1f}", f"{100 * g['other']:.1f}"))
+        gap = f"{g['gap']:,.0f}×" if speed else f"{100 * g['gap']:+.1f}"
+        lines.append(f"| {g['dataset']} | {g['goal']} | {'yes' if g['met'] else 'no'} | {ours} | {other} | "
+                     f"{gap} | {g['seeds'][0]}, {g['seeds'][1]} |")
+    teacher = [g for g in checks if g["goal"].startswith(f"≥ {LLM_METHOD}")]
+    if teacher:
+        lines += ["", f"The student beats its teacher on {sum(g['met'] for g in teacher)} of {len(teacher)} "
+                      "data sets (goal: at least three of four)."]
+    return lines
 
 
 def _duration(seconds: float) -> str:
