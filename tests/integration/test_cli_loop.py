@@ -24,6 +24,8 @@ def fake(monkeypatch: pytest.MonkeyPatch):
 
     def get_llm(spec: str = "local", **kwargs):
         llm, _ = fake_llm(["positive", "negative"])
+        if "ledger" in kwargs:  # as the real backends do
+            llm.ledger = kwargs["ledger"]
         made.append((spec, kwargs, llm))
         return llm
 
@@ -79,6 +81,25 @@ def test_init_run_resume_export(tmp_path: Path, fake: list) -> None:
         and "Wrote" in r.output
         and (tmp_path / "d.csv").read_text().startswith("id,text,label")
     )
+
+
+def test_price_puts_the_cost_in_the_ledger_and_report(tmp_path: Path, fake: list) -> None:
+    task_file = tmp_path / "task.yaml"
+    task_file.write_text("task: Sentiment of movie reviews\nlabels: [positive, negative]\n")
+    out = tmp_path / "run"
+    args = ["run", str(task_file), "--out", str(out), "--classifier", "tfidf", "--rounds", "0",
+            "--examples-per-label", "6", "--val-per-label", "3", "--json", "--no-cache"]
+    r = CliRunner().invoke(cli, [*args, "--price", "1000,2000"])  # USD per million tokens
+    assert r.exit_code == 0, r.output
+    entries = [json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()]
+    e = entries[0]
+    assert e["cost_usd"] == pytest.approx((e["prompt_tokens"] * 1000 + e["completion_tokens"] * 2000) / 1e6)
+    cost = json.loads(r.stdout.strip().splitlines()[-1])["ledger"]["cost_usd"]
+    assert cost == pytest.approx(sum(x["cost_usd"] for x in entries)) and cost > 0
+    assert f"${cost:.4f}" in (out / "report.md").read_text()
+    r = CliRunner().invoke(cli, [*args[:3], str(tmp_path / "run2"), *args[4:], "--price", "cheap"])
+    assert "is not PROMPT,COMPLETION USD per million tokens" in str(r.exception)  # main() prints it
+    assert not (tmp_path / "run2").exists()
 
 
 def test_errors_are_one_line_and_exit_1(tmp_path: Path, fake: list, capsys: pytest.CaptureFixture) -> None:

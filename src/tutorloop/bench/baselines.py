@@ -68,7 +68,8 @@ def _score_artifact(folder: Path, cell: Cell) -> tuple[list[str], float]:
 
 
 def _fresh_ledger(llm: Any) -> Ledger:
-    llm.ledger = Ledger()
+    """A new ledger for one cell, at the backend's prices."""
+    llm.ledger = Ledger(cost_per_1k=getattr(llm.ledger, "cost_per_1k", (0.0, 0.0)))
     return llm.ledger
 
 

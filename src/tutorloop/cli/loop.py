@@ -74,6 +74,13 @@ def init_cmd(
 @click.option("--time-budget", type=float, default=None, help="Most wall-clock seconds for the run.")
 @click.option("--threads", type=int, default=None, help="CPU threads for the local LLM and the encoder.")
 @click.option("--no-cache", is_flag=True, help="Do not use the LLM response cache.")
+@click.option(
+    "--price",
+    default=None,
+    metavar="PROMPT,COMPLETION",
+    help="USD per million prompt and completion tokens, for the cost in the ledger and report "
+    "(e.g. 0.15,0.6). Give it again with --resume.",
+)
 @click.option("--dev", type=click.Path(dir_okay=False, path_type=Path), help="Labelled dev set (validation).")
 @click.option(
     "--unlabelled", type=click.Path(dir_okay=False, path_type=Path), help="Unlabelled domain texts."
@@ -95,6 +102,7 @@ def run_cmd(
     time_budget: float | None,
     threads: int | None,
     no_cache: bool,
+    price: str | None,
     dev: Path | None,
     unlabelled: Path | None,
     seed: int | None,
@@ -138,7 +146,12 @@ def run_cmd(
     spec = llm_spec or (saved or {}).get("llm_spec") or "local"
     from ..llm import get_llm
 
-    llm = get_llm(spec, cache=not no_cache, threads=threads, **({"base_url": base_url} if base_url else {}))
+    extra: dict[str, object] = {"base_url": base_url} if base_url else {}
+    if price is not None:
+        from ..llm.ledger import Ledger, parse_price
+
+        extra["ledger"] = Ledger(cost_per_1k=parse_price(price))
+    llm = get_llm(spec, cache=not no_cache, threads=threads, **extra)
     try:
         result = run(
             task,

@@ -8,6 +8,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import ConfigError
+
 
 @dataclass
 class LedgerEntry:
@@ -71,3 +73,23 @@ class Ledger:
             "llm_seconds": round(sum(e.latency_s for e in paid), 2),
             "cost_usd": round(sum(e.cost_usd for e in paid), 6),
         }
+
+
+def parse_price(text: str) -> tuple[float, float]:
+    """``"PROMPT,COMPLETION"`` in USD per million tokens (as providers quote them) -> ``cost_per_1k``.
+
+    >>> parse_price("0.15,0.60")
+    (0.00015, 0.0006)
+    >>> parse_price("5")
+    Traceback (most recent call last):
+    ...
+    tutorloop.errors.ConfigError: Price '5' is not PROMPT,COMPLETION USD per million tokens (e.g. 0.15,0.6).
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        prompt, completion = (float(p) for p in parts)
+    except ValueError:
+        prompt = completion = -1.0
+    if prompt < 0 or completion < 0:
+        raise ConfigError(f"Price '{text}' is not PROMPT,COMPLETION USD per million tokens (e.g. 0.15,0.6).")
+    return prompt / 1000, completion / 1000
