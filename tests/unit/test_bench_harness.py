@@ -269,7 +269,9 @@ def test_single_pass_takes_the_full_loops_token_budget(tmp_path: Path,
         configs.append(config)
         preds = [cell.dataset.labels[0]] * len(cell.eval_texts)
         tokens = 5000 if config.max_rounds else 4800
-        return None, MethodOutput(predictions=preds, llm_tokens=tokens, extra={"n_train": 90})
+        history = [{"round": 0, "tokens": 4000}, {"round": 1, "tokens": 1000}]
+        extra = {"n_train": 60, "history": history}
+        return None, MethodOutput(predictions=preds, llm_tokens=tokens, extra=extra)
 
     monkeypatch.setattr(baselines, "_run_loop", fake_loop)
     res = run_bench([str(make_set(tmp_path))], methods=["single-pass", "tutorloop"], seeds=1,
@@ -278,7 +280,9 @@ def test_single_pass_takes_the_full_loops_token_budget(tmp_path: Path,
     full, single = configs
     assert full.max_rounds == 2 and full.token_budget is None and full.seed == 0
     assert single.max_rounds == 0 and single.token_budget == 5000
-    assert single.examples_per_label == 30  # max(default for 3 labels = 24, 90 final examples / 3 labels)
+    # round 0 asked for the default 24 per label (3 labels) and spent 4,000 of the loop's 5,000 tokens:
+    # single-pass asks for 24 × 5000 / 4000 = 30 (more than the loop's final 60 examples / 3 labels)
+    assert single.examples_per_label == 30
     assert [c["method"] for c in res["cells"]] == ["tutorloop", "single-pass"]
     assert "token_budget = the full loop's 5,000 tokens" in res["cells"][1]["notes"][0]
 

@@ -281,6 +281,25 @@ def tutorloop_full(cell: Cell) -> MethodOutput:
     return out
 
 
+def _single_pass_size(full: dict[str, Any], base: int, n_labels: int) -> int:
+    """Examples per label for single-pass, so that its one curation spends what the full loop spent.
+
+    The full loop's round 0 asked for ``base`` per label and spent ``history[0].tokens``; curation cost
+    grows with the number asked for, so ask for ``base × total / round-0 tokens``, and never fewer than the
+    full loop's final training set per label. ``token_budget`` still caps the spend.
+
+    >>> full = {"llm_tokens": 150, "extra": {"n_train": 20, "history": [{"tokens": 100}, {"tokens": 50}]}}
+    >>> _single_pass_size(full, 16, 2)
+    24
+    """
+    extra = full.get("extra") or {}
+    total = int(full.get("llm_tokens") or 0)
+    first = int(((extra.get("history") or [{}])[0]).get("tokens") or 0)
+    scaled = math.ceil(base * total / first) if first and total else base
+    final = math.ceil(int(extra.get("n_train") or 0) / n_labels)
+    return min(max(base, scaled, final), 1000)
+
+
 @register_method("single-pass", needs_llm=True, after=("tutorloop",), uses=_LOOP_USES,
                  description="curation only (round 0) at the full loop's LLM token budget")
 def single_pass(cell: Cell) -> MethodOutput:
@@ -288,12 +307,10 @@ def single_pass(cell: Cell) -> MethodOutput:
     n_labels = len(cell.dataset.labels)
     if full and full.get("status") == "ok" and full.get("llm_tokens"):
         budget = int(full["llm_tokens"])
-        n_train = int(full.get("extra", {}).get("n_train") or 0)
-        base = _loop_config(cell).resolved(n_labels).examples_per_label
-        epl = max(base, math.ceil(n_train / n_labels)) if n_train else 2 * base
-        config = _loop_config(cell, max_rounds=0, token_budget=budget, examples_per_label=min(epl, 1000))
+        epl = _single_pass_size(full, _loop_config(cell).resolved(n_labels).examples_per_label, n_labels)
+        config = _loop_config(cell, max_rounds=0, token_budget=budget, examples_per_label=epl)
         note = (f"single-pass: token_budget = the full loop's {budget:,} tokens, asking for "
-                f"{epl} examples per label (the full loop's final training-set size)")
+                f"{epl} examples per label (round 0's request scaled to spend that budget)")
     else:
         config = _loop_config(cell, max_rounds=0)
         budget, epl = None, None
