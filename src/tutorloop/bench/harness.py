@@ -20,7 +20,6 @@ every method is scored on the same remainder. Each finished cell is saved at onc
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ from typing import Any
 from ..errors import ConfigError, TutorloopError
 from .datasets import BenchDataset, check_k, kshot_split, load_dataset
 from .registry import BenchSettings, Cell, Method, MethodOutput, resolve_methods
+from .report import utc_iso
 from .tasks import TaskSpec, load_tasks
 
 DEFAULT_METHODS = ("tutorloop", "single-pass", "zero-shot-sim", "zero-shot-llm", "few-shot-setfit")
@@ -119,15 +119,11 @@ def _run_cell(cell: Cell, method: Method, fingerprint: str, path: Path) -> dict[
         _write_json(partial, {"fingerprint": fingerprint, "wall_s": before + time.perf_counter() - start})
         raise
     wall = before + time.perf_counter() - start
-    record = {**base, "status": "ok", "wall_s": round(wall, 3), "finished": _now(), **score(cell, output)}
+    record = {**base, "status": "ok", "wall_s": round(wall, 3), "finished": utc_iso(), **score(cell, output)}
     if before:
         record["notes"].append(f"resumed after an interruption; wall time includes {before:,.0f} s of "
                                "earlier attempts")
     return record
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _read_partial(path: Path, fingerprint: str) -> float:
@@ -266,8 +262,7 @@ def collect(out: Path, datasets: list[BenchDataset], seeds: list[int], methods: 
                 if path.exists():
                     cells.append(json.loads(path.read_text(encoding="utf-8")))
                     # cells written before "finished" was recorded: their file's modification time
-                    finished.append(cells[-1].get("finished") or dt.datetime.fromtimestamp(
-                        path.stat().st_mtime, dt.UTC).isoformat(timespec="seconds"))
+                    finished.append(cells[-1].get("finished") or utc_iso(path.stat().st_mtime))
     llm_info: Any = settings.llm_spec if any(m.needs_llm for m in methods) else None
     if get_llm is not None and getattr(get_llm, "built", lambda: False)():
         llm = get_llm()

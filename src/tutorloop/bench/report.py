@@ -23,6 +23,12 @@ _PACKAGES = ("tutorloop", "numpy", "scikit-learn", "torch", "sentence-transforme
 LLM_METHOD = "zero-shot-llm"
 
 
+def utc_iso(timestamp: float | None = None) -> str:
+    """``timestamp`` (default: now) as an ISO-8601 UTC time to the second, as results.json records times."""
+    when = dt.datetime.now(dt.UTC) if timestamp is None else dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return when.isoformat(timespec="seconds")
+
+
 def environment() -> dict[str, Any]:
     """Date, machine and library versions, for results.json."""
     versions = {}
@@ -36,7 +42,7 @@ def environment() -> dict[str, Any]:
         mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError, AttributeError):
         pass
-    return {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    return {"date": utc_iso(),
             "machine": {"platform": platform.platform(), "arch": platform.machine(),
                         "processor": platform.processor() or None, "cpus": os.cpu_count(), "memory_gib": mem,
                         "python": platform.python_version()},
