@@ -8,7 +8,8 @@
   not once per test session. Tests that exercise assembly itself use their own tmp directories.
 - API keys for the OpenAI-compatible backend are removed, so no test can reach a paid API by accident.
 
-Fixtures for real-model tests: ``smollm2_path`` (the packaged SmolLM2-135M GGUF).
+Fixtures for real-model tests: ``smollm2_path`` (the packaged SmolLM2-135M GGUF; skipped on an install
+without the ``[local]`` extra, a failure naming the pip command when the extra is there but the model is not).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def smollm2_path() -> Path:
     """The packaged SmolLM2-135M-Instruct GGUF; fails with the install command when it is missing."""
     from tutorloop.errors import LLMModelError
     from tutorloop.llm.models import locate
+
+    pytest.importorskip("xllamacpp", reason="needs the [local] extra (llama.cpp)")
 
     try:
         return locate("smollm2")

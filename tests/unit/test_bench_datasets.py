@@ -84,7 +84,7 @@ def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_hub_names_go_through_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
-    import datasets
+    datasets = pytest.importorskip("datasets", reason="needs the [setfit] extra (datasets)")
 
     table = datasets.Dataset.from_dict(
         {"sentence": ["good", "bad", "fine"], "label": [1, 0, 1]},

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
 from click.testing import CliRunner
 
 from tutorloop.cli.main import cli, main
+
+needs_local = pytest.mark.skipif(
+    importlib.util.find_spec("xllamacpp") is None, reason="needs the [local] extra (llama.cpp)"
+)
 
 
 def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -19,7 +24,8 @@ def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 
 @pytest.mark.parametrize("argv,first_words", [
     (["llm", "check", "--llm", "opnai:gpt-4o"], "ConfigError: Unknown LLM backend 'opnai'"),
-    (["llm", "check", "--llm", "local:/no/such/model.gguf"], "LLMModelError: Model file not found"),
+    pytest.param(["llm", "check", "--llm", "local:/no/such/model.gguf"], "LLMModelError: Model file not found",
+                 marks=needs_local),
     (["llm", "check", "--llm", "openai:gpt-4o-mini"], "LLMAuthError: No API key"),
     (["llm", "check", "--llm", "local:smolm2"], "ConfigError: Unknown local model 'smolm2'. Did you mean"),
 ])
@@ -39,7 +45,7 @@ def test_unreachable_base_url_is_one_line(capsys: pytest.CaptureFixture[str],
     assert err.count("\n") == 1
 
 
-def test_models_lists_packaged_models_as_json() -> None:
+def test_models_lists_packaged_models_as_json(smollm2_path: object) -> None:
     result = CliRunner().invoke(cli, ["llm", "models", "--json"])
     assert result.exit_code == 0, result.output
     rows = {r["alias"]: r for r in json.loads(result.output)}

@@ -46,6 +46,7 @@ def test_compact_grammar_embeds_schema_and_options() -> None:
 
 
 def test_body_uses_compact_grammar_or_response_format(tmp_path: Path) -> None:
+    pytest.importorskip("xllamacpp", reason="needs the [local] extra (llama.cpp)")
     req = LLMRequest((Message("user", "hi"),), json_schema=Outer.model_json_schema(), max_tokens=9,
                      temperature=0.5, seed=2, sample_index=3)
     compact = LocalLLM(tmp_path / "m.gguf", threads=1)._body(req)

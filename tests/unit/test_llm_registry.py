@@ -34,6 +34,7 @@ def test_unknown_local_alias_suggests_a_packaged_model() -> None:
 
 
 def test_missing_model_file_is_a_model_error() -> None:
+    pytest.importorskip("xllamacpp", reason="needs the [local] extra (llama.cpp)")
     llm = get_llm("local:/nonexistent/dir/model.gguf", cache=False)
     assert isinstance(llm, LocalLLM)  # loading is lazy ...
     with pytest.raises(LLMModelError, match="Model file not found: /nonexistent/dir/model.gguf"):
@@ -41,6 +42,7 @@ def test_missing_model_file_is_a_model_error() -> None:
 
 
 def test_not_a_gguf_file_is_a_model_error(tmp_path: Path) -> None:
+    pytest.importorskip("xllamacpp", reason="needs the [local] extra (llama.cpp)")
     fake = tmp_path / "model.gguf"
     fake.write_bytes(b"PK\x03\x04 definitely a zip")
     with pytest.raises(LLMModelError, match="not a GGUF model file"):

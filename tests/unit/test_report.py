@@ -30,6 +30,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_report_has_sections_and_inline_plots(run_dir: Path) -> None:
+    pytest.importorskip("matplotlib", reason="plots need the [report] extra")
     (run_dir / "report.html").unlink()
     md, html = write_report(run_dir)
     text, page = md.read_text(), html.read_text()
