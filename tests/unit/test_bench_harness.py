@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_loop_support import fake_llm
 
 from tutorloop.bench import baselines
 from tutorloop.bench.harness import run_bench
@@ -240,12 +241,17 @@ def test_failed_cell_is_reported_not_saved(tmp_path: Path) -> None:
     assert "flaky: LLMError: backend went away" in (tmp_path / "out" / "results.md").read_text()
 
 
-def test_outputs_json_markdown_and_plot(tmp_path: Path) -> None:
+def _bench_outputs(tmp_path: Path, *, plot: bool) -> Path:
     out = tmp_path / "out"
     run_bench([str(make_set(tmp_path))], methods=["zero-shot-sim", "zero-shot-llm", "few-shot-tfidf"],
               seeds=2,
               out=out, settings=BenchSettings(k=2, llm_sample=5), llm=keyword_llm(), encoder=BagOfWords(),
-              command="tutorloop bench --data news", progress=False)
+              command="tutorloop bench --data news", progress=False, plot=plot)
+    return out
+
+
+def test_outputs_json_and_markdown(tmp_path: Path) -> None:
+    out = _bench_outputs(tmp_path, plot=False)
     results = json.loads((out / "results.json").read_text())
     meta = results["meta"]
     assert meta["command"] == "tutorloop bench --data news"
@@ -258,6 +264,12 @@ def test_outputs_json_markdown_and_plot(tmp_path: Path) -> None:
     md = (out / "results.md").read_text()
     assert "| news | zero-shot-sim | 2 | 100.0 ± 0.0 |" in md
     assert "sample of 5 of 36 texts" in md and "the zero-shot LLM's throughput" in md
+    assert not (out / "accuracy_vs_tokens.png").exists()
+
+
+def test_plot_is_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the plot needs the [report] extra")
+    out = _bench_outputs(tmp_path, plot=True)
     assert (out / "accuracy_vs_tokens.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -287,35 +299,8 @@ def test_single_pass_takes_the_full_loops_token_budget(tmp_path: Path,
     assert "token_budget = the full loop's 5,000 tokens" in res["cells"][1]["notes"][0]
 
 
-class Curator:
-    """A FakeLLM responder playing an honest curator for the loop: texts carry their label's keywords,
-    blind verification labels by keyword."""
-
-    def __call__(self, req: LLMRequest) -> dict[str, Any]:
-        title = (req.json_schema or {}).get("title", "")
-        msg = req.messages[-1].content
-        if title == "TopicsReply":
-            n = int(re.search(r"List (\d+)", msg).group(1))
-            return {"topics": [f"angle {i}" for i in range(n)]}
-        if title == "TextsReply":
-            label = re.search(r'for the label "(.+?)"', msg).group(1)
-            n = int(re.search(r"Write (\d+)", msg).group(1))
-            salt = zlib.crc32(f"{msg}|{req.sample_index}".encode())
-            return {"texts": [f"{label} {WORDS[label][i % 3]} report {salt % 9973} part {i}"
-                              for i in range(n)]}
-        if title.startswith("Labels"):
-            texts = json.JSONDecoder().raw_decode(msg[msg.index("strings):") + 9:].lstrip())[0]
-            return {"labels": [next((lab for lab in LABELS if lab in t), LABELS[0]) for t in texts]}
-        if title.startswith("Judge"):
-            pairs = json.JSONDecoder().raw_decode(msg[msg.index("items):") + 6:].lstrip())[0]
-            return {"ok": [lab in t for t, lab in pairs]}
-        if title == "DescriptionReply":
-            return {"description": "Texts about it."}
-        return {"diagnosis": "fine", "actions": [{"tool": "stop", "reason": "done"}]}
-
-
 def test_tutorloop_and_single_pass_with_the_real_loop(tmp_path: Path) -> None:
-    llm = FakeLLM(responder=Curator())
+    llm, _ = fake_llm(LABELS, keywords={lab: tuple(words) for lab, words in WORDS.items()})
     settings = BenchSettings(k=2, classifier="tfidf", rounds=1, examples_per_label=8,
                              loop_params={"val_per_label": 4})
     res = run_bench([str(make_set(tmp_path))], methods=["tutorloop", "single-pass"], seeds=1,

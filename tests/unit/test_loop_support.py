@@ -62,17 +62,18 @@ def json_after(text: str, marker: str) -> Any:
     return json.JSONDecoder().raw_decode(text[start:].lstrip())[0]
 
 
-def blind_label(text: str, labels: list[str]) -> str:
+def blind_label(text: str, labels: list[str], keywords: dict[str, tuple[str, ...]] | None = None) -> str:
     low = text.lower()
     for lab in labels:
-        if any(k in low for k in KEYWORDS.get(lab, (lab,))):
+        if any(k in low for k in (keywords or KEYWORDS).get(lab, (lab,))):
             return lab
     return labels[0]
 
 
 class Curator:
-    """A configurable responder. ``refuse`` labels get refusals; ``agent_plan`` answers agent prompts;
-    ``mislabel_every`` writes every k-th text with another label's keyword (to be caught by verification)."""
+    """A configurable responder. ``keywords`` are each label's cue words (default :data:`KEYWORDS`);
+    ``refuse`` labels get refusals; ``agent_plan`` answers agent prompts; ``mislabel_every`` writes every
+    k-th text with another label's keyword (to be caught by verification)."""
 
     def __init__(
         self,
@@ -84,8 +85,10 @@ class Curator:
         dup_every: int = 0,
         guided_keyword: dict[str, str] | None = None,
         fail_after: int | None = None,
+        keywords: dict[str, tuple[str, ...]] | None = None,
     ):
         self.labels = labels
+        self.keywords = keywords or KEYWORDS
         self.refuse = refuse
         self.agent_plan = agent_plan
         self.mislabel_every = mislabel_every
@@ -118,7 +121,8 @@ class Curator:
                 lab = label
                 if self.mislabel_every and self.counter % self.mislabel_every == 0:
                     lab = next(x for x in self.labels if x != label)
-                kw = KEYWORDS.get(lab, (lab,))[i % 3]
+                cues = self.keywords.get(lab, (lab,))
+                kw = cues[i % min(3, len(cues))]  # the first three cues (neutral's fourth is the guided one)
                 if "Guidance:" in msg and lab in self.guided_keyword:
                     kw = self.guided_keyword[lab]
                 words = _rng_words(f"{msg}|{req.sample_index}|{i}", 6)
@@ -130,10 +134,10 @@ class Curator:
         if title.startswith("Labels"):
             texts = json_after(msg, "Texts (JSON list of")
             texts = texts if isinstance(texts, list) else json_after(msg, "strings):")
-            return {"labels": [blind_label(t, self.labels) for t in texts]}
+            return {"labels": [blind_label(t, self.labels, self.keywords) for t in texts]}
         if title.startswith("Judge"):
             pairs = json_after(msg, "items):")
-            return {"ok": [blind_label(t, self.labels) == lab for t, lab in pairs]}
+            return {"ok": [blind_label(t, self.labels, self.keywords) == lab for t, lab in pairs]}
         if title == "AgentPlan":
             plan = self.agent_plan(req) if callable(self.agent_plan) else self.agent_plan
             return plan or {"diagnosis": "fine", "actions": [{"tool": "stop", "reason": "done"}]}
