@@ -84,8 +84,3 @@ class LLMOutputError(LLMError):
         self.attempts = attempts
         self.raw = raw
         self.usage = usage or {}
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """True for transient LLM failures worth another try (rate limits, 5xx, connection problems)."""
-    return isinstance(exc, LLMRateLimitError | LLMServerError | LLMConnectionError)

@@ -65,14 +65,3 @@ class LLMResponse:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True)
-class Example:
-    """One labelled text with its provenance."""
-
-    text: str
-    label: str
-    origin: str = "user"  # curated | targeted | seed | user | validation
-    round: int = 0
-    meta: dict[str, Any] = field(default_factory=dict)

@@ -7,6 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from tutorloop.errors import ConfigError
 from tutorloop.prompts import AgentPlan, TextsReply, as_data, judge_reply, labels_block, labels_reply, render
 from tutorloop.prompts.render import load_template
 
@@ -20,7 +21,7 @@ def test_every_template_has_a_hashed_id_and_two_parts(name: str) -> None:
 
 
 def test_missing_value_is_an_error_not_a_blank() -> None:
-    with pytest.raises(KeyError):
+    with pytest.raises(ConfigError, match=r"needs a value for \$label"):
         render("describe", task="t", names="a, b")
 
 

@@ -15,6 +15,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
+from ..errors import ConfigError
 from ..types import Message
 
 
@@ -32,10 +33,10 @@ def load_template(name: str) -> tuple[str, str, str]:
     try:
         text = resources.files(__package__).joinpath("templates", f"{name}.txt").read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise KeyError(f"No prompt template named {name!r}") from exc
+        raise ConfigError(f"No prompt template named {name!r} in tutorloop/prompts/templates/.") from exc
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
     if "[system]\n" not in text or "\n[user]\n" not in text:
-        raise ValueError(f"Template {name!r} needs a [system] and a [user] section")
+        raise ConfigError(f"Prompt template {name!r} needs a [system] and a [user] section.")
     system, user = text.split("[system]\n", 1)[1].split("\n[user]\n", 1)
     return system.strip(), user.strip(), f"{name}@{digest}"
 
@@ -49,8 +50,13 @@ def render(name: str, **values: Any) -> Rendered:
     """
     system, user, prompt_id = load_template(name)
     vals = {k: str(v) for k, v in values.items()}
-    sys_text = Template(system).substitute(vals).strip()
-    user_text = Template(user).substitute(vals).strip()
+    try:
+        sys_text = Template(system).substitute(vals).strip()
+        user_text = Template(user).substitute(vals).strip()
+    except KeyError as exc:
+        raise ConfigError(
+            f"Prompt template {name!r} needs a value for ${exc.args[0]}; none was given."
+        ) from exc
     return Rendered((Message("system", sys_text), Message("user", user_text)), prompt_id)
 
 
