@@ -23,7 +23,7 @@ from tutorloop.bench.datasets import load_dataset
 from tutorloop.classifiers import make_classifier
 from tutorloop.classifiers.encoder import get_encoder
 from tutorloop.data.store import Store
-from tutorloop.evaluation.analysis import is_better
+from tutorloop.evaluation.analysis import best_round
 from tutorloop.evaluation.metrics import evaluate
 
 
@@ -40,26 +40,28 @@ def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[
             model = make_classifier(kind)
             model.fit([e["text"] for e in train], [e["label"] for e in train])
             m = evaluate(gold, [str(p) for p in model.predict(texts)], labels)
-            rows.append({
-                "round": r,
-                "n_train": len(train),
-                "val_accuracy": rnd.get("accuracy"),
-                "val_macro_f1": rnd.get("macro_f1"),
-                "val_log_loss": rnd.get("log_loss"),
-                "test_accuracy": round(float(m["accuracy"]), 4),
-                "test_macro_f1": round(float(m["macro_f1"]), 4),
-                "tokens_round": rnd.get("tokens"),
-                "tokens_total": rnd.get("tokens_total"),
-                "seconds_round": rnd.get("seconds"),
-                "decided_by": rnd.get("decided_by"),
-            })
+            rows.append(
+                {
+                    "round": r,
+                    "n_train": len(train),
+                    "val_accuracy": rnd.get("accuracy"),
+                    "val_macro_f1": rnd.get("macro_f1"),
+                    "val_log_loss": rnd.get("log_loss"),
+                    "test_accuracy": round(float(m["accuracy"]), 4),
+                    "test_macro_f1": round(float(m["macro_f1"]), 4),
+                    "tokens_round": rnd.get("tokens"),
+                    "tokens_total": rnd.get("tokens_total"),
+                    "seconds_round": rnd.get("seconds"),
+                    "decided_by": rnd.get("decided_by"),
+                }
+            )
         return rows
     finally:
         store.close()
 
 
 def _as_round(row: dict) -> dict:
-    return {"macro_f1": row["val_macro_f1"], "log_loss": row["val_log_loss"]}
+    return {"round": row["round"], "macro_f1": row["val_macro_f1"], "log_loss": row["val_log_loss"]}
 
 
 def zero_shot_similarity(texts: list[str], gold: list[str], labels: list[str]) -> dict:
@@ -86,12 +88,11 @@ def main() -> None:
     ledger_path = args.run / "ledger.jsonl"
     entries = [json.loads(line) for line in ledger_path.read_text().splitlines() if line.strip()]
     paid = [e for e in entries if not e["cached"]]
-    best = None
     saved = json.loads((args.run / "config.json").read_text())
     min_improvement = saved["config"].get("min_improvement", 0.001)
-    for r in rows:  # the loop's own rule for the round it keeps
-        if best is None or is_better(_as_round(r), _as_round(best), min_improvement):
-            best = r
+    # the loop's own rule for the round it keeps
+    best_val = best_round([_as_round(r) for r in rows], min_improvement)
+    best = next(r for r in rows if r["round"] == best_val["round"]) if best_val is not None else None
     result = {
         "run": str(args.run),
         "data": str(args.data),
@@ -104,12 +105,16 @@ def main() -> None:
         "llm_seconds_paid": round(sum(e["latency_s"] for e in paid), 1),
         "analysis_seconds": round(time.monotonic() - t0, 1),
     }
-    print(f"{ds.name}: zero-shot similarity acc {baseline['accuracy']:.3f} / "
-          f"macro-F1 {baseline['macro_f1']:.3f}")
+    print(
+        f"{ds.name}: zero-shot similarity acc {baseline['accuracy']:.3f} / "
+        f"macro-F1 {baseline['macro_f1']:.3f}"
+    )
     print("round  n_train  val_acc  val_F1  test_acc  test_F1  tokens")
     for r in rows:
-        print(f"{r['round']:>5}  {r['n_train']:>7}  {r['val_accuracy']:.3f}    {r['val_macro_f1']:.3f}   "
-              f"{r['test_accuracy']:.3f}     {r['test_macro_f1']:.3f}    {r['tokens_total']}")
+        print(
+            f"{r['round']:>5}  {r['n_train']:>7}  {r['val_accuracy']:.3f}    {r['val_macro_f1']:.3f}   "
+            f"{r['test_accuracy']:.3f}     {r['test_macro_f1']:.3f}    {r['tokens_total']}"
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

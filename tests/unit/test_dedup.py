@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from tutorloop.data.dedup import Deduper, normalise
+from tutorloop.data.dedup import Deduper, normalize
 
 
 def test_exact_duplicates_ignore_case_punctuation_space() -> None:
     d = Deduper()
     assert d.add(["Great film!", "great   film", "Bad film."]) == [True, False, True]
-    assert normalise("A, b!") == "a b"
+    assert normalize("A, b!") == "a b"
 
 
 def test_minhash_finds_near_duplicates_but_keeps_different_texts() -> None:

@@ -49,13 +49,13 @@ def test_train_set_at_rebuilds_any_round(tmp_path: Path) -> None:
     s = Store(tmp_path / "s.sqlite")
     a, b = s.add_examples([NewExample("a", "x"), NewExample("b", "y")])
     [c] = s.add_examples([NewExample("c", "x", round=1)])
-    s.drop([a], reason="mislabelled", round_=2)
-    new = s.relabel(b, "x", reason="agent", round_=2)
+    s.drop([a], reason="mislabelled", round_idx=2)
+    new = s.relabel(b, "x", reason="agent", round_idx=2)
     assert [e["text"] for e in s.train_set_at(0)] == ["a", "b"]
     assert [e["text"] for e in s.train_set_at(1)] == ["a", "b", "c"]
     assert [(e["text"], e["label"]) for e in s.train_set_at(2)] == [("c", "x"), ("b", "x")]
     assert s.example(new)["attributes"]["relabelled_from"] == "y"
-    assert s.drop([a], reason="again", round_=3) == 0
+    assert s.drop([a], reason="again", round_idx=3) == 0
 
 
 def test_phases_rounds_actions_meta(tmp_path: Path) -> None:

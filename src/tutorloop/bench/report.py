@@ -31,7 +31,7 @@ def utc_iso(timestamp: float | None = None) -> str:
 
 def environment() -> dict[str, Any]:
     """Date, machine and library versions, for results.json."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in _PACKAGES:
         try:
             versions[name] = md.version(name)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +51,30 @@ def init_cmd(
     )
 
 
+# LoopConfig fields become `run` options (named after the field, help from its doc); a few keep the
+# shorter names they had before the options were generated.
+_OPTION_NAMES = {"max_rounds": "--rounds", "time_budget_s": "--time-budget"}
+
+
+def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one option per :class:`~tutorloop.loop.LoopConfig` field (default: the saved or default value)."""
+    from ..loop.config import CHOICES, LoopConfig
+
+    hints = typing.get_type_hints(LoopConfig)
+    for f in reversed(dataclasses.fields(LoopConfig)):
+        name = _OPTION_NAMES.get(f.name, "--" + f.name.replace("_", "-"))
+        kind = hints[f.name]
+        base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
+        doc = f.metadata.get("doc", "")
+        if base is bool:
+            flag = name.removeprefix("--")
+            command = click.option(f"--{flag}/--no-{flag}", f.name, default=None, help=doc)(command)
+        else:
+            ptype = click.Choice(CHOICES[f.name]) if f.name in CHOICES else base
+            command = click.option(name, f.name, type=ptype, default=None, help=doc)(command)
+    return command
+
+
 @click.command("run")
 @click.argument("task_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -64,14 +91,7 @@ def init_cmd(
 )
 @click.option("--base-url", default=None, help="Base URL for openai:MODEL backends.")
 @click.option("--classifier", default=None, help="tfidf, embed (default) or setfit.")
-@click.option("--rounds", type=int, default=None, help="Refinement rounds after round 0 (0 = curation only).")
-@click.option("--examples-per-label", type=int, default=None, help="Training examples curated per label.")
-@click.option("--val-per-label", type=int, default=None, help="Synthetic validation examples per label.")
-@click.option(
-    "--agent", type=click.Choice(["auto", "llm", "policy"]), default=None, help="Who picks actions."
-)
-@click.option("--token-budget", type=int, default=None, help="Most paid LLM tokens for the run.")
-@click.option("--time-budget", type=float, default=None, help="Most wall-clock seconds for the run.")
+@_config_options
 @click.option("--threads", type=int, default=None, help="CPU threads for the local LLM and the encoder.")
 @click.option("--no-cache", is_flag=True, help="Do not use the LLM response cache.")
 @click.option(
@@ -85,7 +105,6 @@ def init_cmd(
 @click.option(
     "--unlabelled", type=click.Path(dir_okay=False, path_type=Path), help="Unlabelled domain texts."
 )
-@click.option("--seed", type=int, default=None, help="Random seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def run_cmd(
     task_file: Path | None,
@@ -94,24 +113,21 @@ def run_cmd(
     llm_spec: str | None,
     base_url: str | None,
     classifier: str | None,
-    rounds: int | None,
-    examples_per_label: int | None,
-    val_per_label: int | None,
-    agent: str | None,
-    token_budget: int | None,
-    time_budget: float | None,
     threads: int | None,
     no_cache: bool,
     price: str | None,
     dev: Path | None,
     unlabelled: Path | None,
-    seed: int | None,
     as_json: bool,
+    **settings: Any,
 ) -> None:
-    """Run Curate-Train-Refine on TASK_FILE (or --resume a run folder)."""
-    import dataclasses
+    """Run Curate-Train-Refine on TASK_FILE (or --resume a run folder).
 
-    from ..loop import LoopConfig, Task, run
+    Every LoopConfig setting is an option; one left out keeps its saved (with --resume) or default value.
+    """
+    from ..loop import Task
+    from ..loop.runner import run_opened
+    from ..loop.setup import open_run
     from ..loop.task import DataFile
 
     if task_file is None and resume_dir is None:
@@ -120,7 +136,6 @@ def run_cmd(
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         _torch_threads(threads)
     run_dir = resume_dir or out or Path("runs") / (task_file.stem if task_file else "run")
-    saved = _saved(run_dir) if resume_dir else None
     task = Task.from_yaml(task_file) if task_file else None
     if task is not None and (dev or unlabelled):
         task = dataclasses.replace(
@@ -128,41 +143,25 @@ def run_cmd(
             dev=DataFile(str(dev)) if dev else task.dev,
             unlabelled=DataFile(str(unlabelled)) if unlabelled else task.unlabelled,
         )
-    base = LoopConfig.from_dict(saved["config"]) if saved else LoopConfig()
-    overrides = {
-        k: v
-        for k, v in {
-            "max_rounds": rounds,
-            "examples_per_label": examples_per_label,
-            "val_per_label": val_per_label,
-            "agent": agent,
-            "token_budget": token_budget,
-            "time_budget_s": time_budget,
-            "seed": seed,
-        }.items()
-        if v is not None
-    }
-    config = dataclasses.replace(base, **overrides)
-    spec = llm_spec or (saved or {}).get("llm_spec") or "local"
-    from ..llm import get_llm
-
     extra: dict[str, object] = {"base_url": base_url} if base_url else {}
-    if price is not None:
+    if price is not None:  # checked before the run folder is made
         from ..llm.ledger import Ledger, parse_price
 
         extra["ledger"] = Ledger(cost_per_1k=parse_price(price))
-    llm = get_llm(spec, cache=not no_cache, threads=threads, **extra)
+    setup = open_run(
+        run_dir,
+        task,
+        overrides={k: v for k, v in settings.items() if v is not None},
+        classifier=classifier,
+        llm_spec=llm_spec,
+        default_llm_spec="local",
+        resume=resume_dir is not None,
+    )
+    from ..llm import get_llm
+
+    llm = get_llm(setup.llm_spec or "local", cache=not no_cache, threads=threads, **extra)
     try:
-        result = run(
-            task,
-            llm=llm,
-            classifier=classifier,
-            config=config,
-            out=run_dir,
-            resume=resume_dir is not None,
-            progress=not as_json,
-            llm_spec=spec,
-        )
+        result = run_opened(setup, llm, progress=not as_json)
     except KeyboardInterrupt:
         click.echo(f"\nInterrupted. Nothing finished is lost: tutorloop run --resume {run_dir}", err=True)
         raise click.exceptions.Exit(130) from None
@@ -199,13 +198,6 @@ def export_cmd(run_dir: Path, fmt: str, out: Path | None, include_dropped: bool,
 
     path, n = export_run(run_dir, fmt, out, include_dropped=include_dropped, split=split)
     click.echo(f"Wrote {n} examples to {path}")
-
-
-def _saved(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} is not a tutorloop run folder (no config.json); nothing to resume.")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _torch_threads(threads: int) -> None:

@@ -18,10 +18,10 @@ _SPACE = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\s]")
 
 
-def normalise(text: str) -> str:
+def normalize(text: str) -> str:
     """The form used for exact-duplicate checks: lower case, no punctuation, single spaces.
 
-    >>> normalise("  Great   film!! ")
+    >>> normalize("  Great   film!! ")
     'great film'
     """
     return _SPACE.sub(" ", _PUNCT.sub("", text.lower())).strip()
@@ -61,7 +61,7 @@ class Deduper:
         vectors = self._embed(texts)
         keep = []
         for i, text in enumerate(texts):
-            key = normalise(text)
+            key = normalize(text)
             if not key or key in self._exact or self._is_near(i, text, vectors):
                 keep.append(False)
                 continue
@@ -76,7 +76,7 @@ class Deduper:
             return
         vectors = self._embed(texts)
         for i, text in enumerate(texts):
-            self._remember(i, text, normalise(text), vectors)
+            self._remember(i, text, normalize(text), vectors)
 
     # -- internals --------------------------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> np.ndarray | None:
@@ -111,7 +111,7 @@ class Deduper:
     def _minhash(self, text: str):  # noqa: ANN202
         from datasketch import MinHash
 
-        key = normalise(text)
+        key = normalize(text)
         grams = {key[j : j + 4] for j in range(max(1, len(key) - 3))}
         m = MinHash(num_perm=self.num_perm, seed=1)
         for g in grams:

@@ -16,9 +16,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .migrations import migrate
+
+if TYPE_CHECKING:
+    from ..evaluation.analysis import RoundRecord
 
 _EXAMPLE_COLS = (
     "id",
@@ -36,6 +39,51 @@ _EXAMPLE_COLS = (
     "job",
     "dropped_round",
 )
+
+
+class ExampleRow(TypedDict):
+    """A stored example, as :meth:`Store.examples` returns it (``attributes`` decoded from JSON)."""
+
+    id: int
+    text: str
+    label: str
+    split: str
+    origin: str
+    round: int
+    attributes: dict[str, Any]
+    verdict: str | None
+    status: str
+    reason: str | None
+    model: str | None
+    prompt_id: str | None
+    job: str | None
+    dropped_round: int | None
+
+
+class ActionRow(TypedDict):
+    """A logged refinement action, as :meth:`Store.actions` returns it (``args`` decoded from JSON)."""
+
+    id: int
+    round: int
+    decided_by: str
+    tool: str
+    args: dict[str, Any]
+    reason: str
+    status: str
+
+
+class PlannedAction(TypedDict):
+    """An action to log with :meth:`Store.record_plan`."""
+
+    decided_by: str
+    tool: str
+    args: dict[str, Any]
+    reason: str
+    status: str
+
+
+Verdict = tuple[str | None, str, str | None]
+"""``(verdict, new_status, reason)`` for :meth:`Store.set_verdicts`."""
 
 
 @dataclass
@@ -120,7 +168,7 @@ class Store:
                         job,
                     ),
                 )
-                ids.append(int(cur.lastrowid))
+                ids.append(_rowid(cur))
             if job is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO jobs (key, result) VALUES (?, ?)", (job, json.dumps(result))
@@ -134,7 +182,7 @@ class Store:
         status: str | Sequence[str] | None = "active",
         label: str | None = None,
         origin: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ExampleRow]:
         """Examples as dicts (``attributes`` decoded), oldest first. ``status=None`` returns every status."""
         where, params = [], []
         if split is not None:
@@ -155,40 +203,40 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         return [_row(r) for r in self._query(sql + " ORDER BY id", params)]
 
-    def example(self, example_id: int) -> dict[str, Any] | None:
+    def example(self, example_id: int) -> ExampleRow | None:
         rows = self._query(f"SELECT {', '.join(_EXAMPLE_COLS)} FROM examples WHERE id = ?", (example_id,))
         return _row(rows[0]) if rows else None
 
-    def train_set_at(self, round_: int) -> list[dict[str, Any]]:
-        """The training examples that were active at the end of round ``round_``."""
+    def train_set_at(self, round_idx: int) -> list[ExampleRow]:
+        """The training examples that were active at the end of round ``round_idx``."""
         sql = (
             f"SELECT {', '.join(_EXAMPLE_COLS)} FROM examples WHERE split = 'train' AND round <= ?"
             " AND status IN ('active', 'dropped') AND (dropped_round IS NULL OR dropped_round > ?)"
             " AND NOT (status = 'dropped' AND dropped_round IS NULL) ORDER BY id"
         )
-        return [_row(r) for r in self._query(sql, (round_, round_))]
+        return [_row(r) for r in self._query(sql, (round_idx, round_idx))]
 
     def set_verdicts(
         self,
-        verdicts: dict[int, tuple[str, str, str | None]],
+        verdicts: dict[int, Verdict],
         *,
         job: str | None = None,
         result: Any = None,
-        round_: int | None = None,
+        round_idx: int | None = None,
     ) -> None:
         """``{id: (verdict, new_status, reason)}``, plus the finished ``job``, in one transaction."""
         with self.transaction() as db:
             for ex_id, (verdict, status, reason) in verdicts.items():
                 db.execute(
                     "UPDATE examples SET verdict = ?, status = ?, reason = ?, dropped_round = ? WHERE id = ?",
-                    (verdict, status, reason, round_ if status == "dropped" else None, ex_id),
+                    (verdict, status, reason, round_idx if status == "dropped" else None, ex_id),
                 )
             if job is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO jobs (key, result) VALUES (?, ?)", (job, json.dumps(result))
                 )
 
-    def drop(self, ids: Sequence[int], *, reason: str, round_: int) -> int:
+    def drop(self, ids: Sequence[int], *, reason: str, round_idx: int) -> int:
         """Mark active examples dropped (they stay in the store); returns how many changed."""
         with self.transaction() as db:
             n = 0
@@ -196,11 +244,11 @@ class Store:
                 n += db.execute(
                     "UPDATE examples SET status = 'dropped', reason = ?, dropped_round = ? "
                     "WHERE id = ? AND status = 'active'",
-                    (reason, round_, ex_id),
+                    (reason, round_idx, ex_id),
                 ).rowcount
         return n
 
-    def relabel(self, example_id: int, label: str, *, reason: str, round_: int) -> int | None:
+    def relabel(self, example_id: int, label: str, *, reason: str, round_idx: int) -> int | None:
         """Drop example ``example_id`` and add a copy with ``label`` (history is kept); returns the new id."""
         old = self.example(example_id)
         if old is None or old["status"] != "active":
@@ -208,7 +256,7 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "UPDATE examples SET status = 'dropped', reason = ?, dropped_round = ? WHERE id = ?",
-                (f"relabelled to {label}: {reason}", round_, example_id),
+                (f"relabelled to {label}: {reason}", round_idx, example_id),
             )
             attrs = dict(old["attributes"]) | {"relabelled_from": old["label"], "source_id": example_id}
             cur = db.execute(
@@ -219,7 +267,7 @@ class Store:
                     label,
                     old["split"],
                     old["origin"],
-                    round_,
+                    round_idx,
                     json.dumps(attrs),
                     old["verdict"],
                     old["model"],
@@ -228,7 +276,7 @@ class Store:
                     reason,
                 ),
             )
-        return int(cur.lastrowid)
+        return _rowid(cur)
 
     def counts(self, split: str = "train") -> dict[str, int]:
         """Active examples per label."""
@@ -260,29 +308,19 @@ class Store:
             db.execute("INSERT OR REPLACE INTO phases (name, info) VALUES (?, ?)", (name, json.dumps(info)))
 
     # -- rounds --------------------------------------------------------------------------------------------
-    def save_round(self, round_: int, metrics: dict[str, Any]) -> None:
+    def save_round(self, round_idx: int, record: RoundRecord) -> None:
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO rounds (round, metrics) VALUES (?, ?)",
-                (round_, json.dumps(metrics, ensure_ascii=False)),
+                (round_idx, json.dumps(record, ensure_ascii=False)),
             )
 
-    def rounds(self) -> list[dict[str, Any]]:
-        """Per-round metrics dicts, in round order."""
+    def rounds(self) -> list[RoundRecord]:
+        """Per-round records (with their ``analysis``), in round order."""
         return [json.loads(m) for (m,) in self._query("SELECT metrics FROM rounds ORDER BY round")]
 
     # -- actions -------------------------------------------------------------------------------------------
-    def log_action(
-        self, round_: int, *, decided_by: str, tool: str, args: dict[str, Any], reason: str, status: str
-    ) -> int:
-        with self.transaction() as db:
-            cur = db.execute(
-                "INSERT INTO actions (round, decided_by, tool, args, reason, status) VALUES (?,?,?,?,?,?)",
-                (round_, decided_by, tool, json.dumps(args, ensure_ascii=False), reason, status),
-            )
-        return int(cur.lastrowid)
-
-    def record_plan(self, round_: int, actions: Sequence[dict[str, Any]], *, phase: str, info: Any) -> None:
+    def record_plan(self, round_idx: int, actions: Sequence[PlannedAction], *, phase: str, info: Any) -> None:
         """Log a round's decided actions and mark the decision ``phase`` finished, in one transaction."""
         with self.transaction() as db:
             for a in actions:
@@ -290,7 +328,7 @@ class Store:
                     "INSERT INTO actions (round, decided_by, tool, args, reason, status)"
                     " VALUES (?,?,?,?,?,?)",
                     (
-                        round_,
+                        round_idx,
                         a["decided_by"],
                         a["tool"],
                         json.dumps(a["args"], ensure_ascii=False),
@@ -300,11 +338,12 @@ class Store:
                 )
             db.execute("INSERT OR REPLACE INTO phases (name, info) VALUES (?, ?)", (phase, json.dumps(info)))
 
-    def actions(self, round_: int | None = None) -> list[dict[str, Any]]:
+    def actions(self, round_idx: int | None = None) -> list[ActionRow]:
+        """Logged actions (of one round, or all), oldest first."""
         sql = "SELECT id, round, decided_by, tool, args, reason, status FROM actions"
         rows = self._query(
-            sql + (" WHERE round = ? ORDER BY id" if round_ is not None else " ORDER BY id"),
-            (round_,) if round_ is not None else (),
+            sql + (" WHERE round = ? ORDER BY id" if round_idx is not None else " ORDER BY id"),
+            (round_idx,) if round_idx is not None else (),
         )
         return [
             {
@@ -332,7 +371,12 @@ class Store:
             )
 
 
-def _row(r: tuple) -> dict[str, Any]:
+def _row(r: tuple) -> ExampleRow:
     d = dict(zip(_EXAMPLE_COLS, r, strict=True))
     d["attributes"] = json.loads(d["attributes"]) if d["attributes"] else {}
-    return d
+    return ExampleRow(**d)  # type: ignore[typeddict-item]
+
+
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    assert cursor.lastrowid is not None  # set by every INSERT
+    return int(cursor.lastrowid)

@@ -7,12 +7,91 @@ examples the classifier finds implausible (candidates for being mislabelled).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 import numpy as np
 
-from .metrics import evaluate
+from .metrics import ClassScores, Metrics, evaluate
+
+
+class Prediction(TypedDict):
+    """One validation text with its true and predicted label and their probabilities."""
+
+    text: str
+    label: str
+    predicted: str
+    p_predicted: float
+    p_label: float
+
+
+class WeakLabel(TypedDict):
+    """A label's validation scores and its mean probability of the true label (``confidence``)."""
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: float
+    confidence: float
+
+
+class Confusion(TypedDict):
+    """Validation texts of ``label`` predicted as ``predicted``, ``count`` times."""
+
+    label: str
+    predicted: str
+    count: int
+
+
+class Implausible(TypedDict):
+    """A training example to which the classifier gives a low probability for its own label."""
+
+    id: int
+    text: str
+    label: str
+    p_label: float
+    predicted: str
+
+
+class Analysis(TypedDict):
+    """One evaluation's metrics and evidence (:func:`analyse`); training adds the ``NotRequired`` keys."""
+
+    metrics: Metrics
+    misclassified: list[Prediction]
+    n_misclassified: int
+    successes: list[Prediction]
+    weak_labels: list[WeakLabel]
+    confusions: list[Confusion]
+    implausible: NotRequired[list[Implausible]]
+    fit_seconds: NotRequired[float]
+    n_train: NotRequired[int]
+    n_val: NotRequired[int]
+    train_counts: NotRequired[dict[str, int]]
+
+
+class RoundRecord(TypedDict):
+    """One round of a run as stored (``rounds`` table) and written to ``rounds.jsonl`` (without
+    ``analysis``). ``actions`` are the decisions' ``to_dict()`` rows; ``top_confusions`` the first five
+    :class:`Confusion` rows."""
+
+    round: int
+    accuracy: float
+    macro_f1: float
+    log_loss: float | None
+    per_class: dict[str, float]
+    n_train: int
+    n_val: int
+    added: int
+    dropped: int
+    tokens: int
+    tokens_total: int
+    seconds: float
+    decided_by: str
+    diagnosis: str
+    actions: list[dict[str, Any]]
+    top_confusions: list[Confusion]
+    analysis: NotRequired[Analysis]
 
 
 def align_proba(proba: np.ndarray, classes: Sequence[str], labels: Sequence[str]) -> np.ndarray:
@@ -38,7 +117,7 @@ def analyse(
     *,
     max_errors: int = 12,
     max_successes: int = 4,
-) -> dict[str, Any]:
+) -> Analysis:
     """Metrics and evidence for one evaluation. ``proba`` columns must follow ``labels``.
 
     >>> r = analyse(["good", "bad", "meh"], ["pos", "neg", "pos"],
@@ -52,9 +131,10 @@ def analyse(
     y_pred = [labels[i] for i in pred_idx]
     metrics = evaluate(list(y_true), y_pred, labels, proba=proba)
     index = {lab: i for i, lab in enumerate(labels)}
-    errors, hits = [], []
+    errors: list[Prediction] = []
+    hits: list[Prediction] = []
     for k, (text, true, pred) in enumerate(zip(texts, y_true, y_pred, strict=True)):
-        row = {
+        row: Prediction = {
             "text": text,
             "label": true,
             "predicted": pred,
@@ -78,17 +158,15 @@ def analyse(
     }
     weak = sorted(
         (
-            {
-                "label": lab,
-                **{k: round(float(v), 3) for k, v in metrics["per_class"][lab].items()},
-                "confidence": confidence.get(lab, 0.0),
-            }
+            _weak_label(lab, metrics["per_class"][lab], confidence.get(lab, 0.0))
             for lab in labels
             if metrics["per_class"][lab]["support"] > 0
         ),
         key=lambda r: (r["f1"], r["confidence"], r["label"]),
     )
-    confusions = [{"label": a, "predicted": b, "count": n} for a, b, n in metrics["top_confusions"]]
+    confusions: list[Confusion] = [
+        {"label": a, "predicted": b, "count": n} for a, b, n in metrics["top_confusions"]
+    ]
     return {
         "metrics": metrics,
         "misclassified": errors[:max_errors],
@@ -96,6 +174,17 @@ def analyse(
         "successes": successes,
         "weak_labels": weak,
         "confusions": confusions,
+    }
+
+
+def _weak_label(label: str, scores: ClassScores, confidence: float) -> WeakLabel:
+    return {
+        "label": label,
+        "precision": round(float(scores["precision"]), 3),
+        "recall": round(float(scores["recall"]), 3),
+        "f1": round(float(scores["f1"]), 3),
+        "support": round(float(scores["support"]), 3),
+        "confidence": confidence,
     }
 
 
@@ -108,14 +197,14 @@ def implausible_training(
     *,
     max_p: float = 0.15,
     limit: int = 8,
-) -> list[dict[str, Any]]:
+) -> list[Implausible]:
     """Training examples to which the classifier gives less than ``max_p`` for their own label, worst first.
 
     >>> implausible_training([1, 2], ["a", "b"], ["x", "y"], np.array([[0.9, 0.1], [0.95, 0.05]]), ["x", "y"])
     [{'id': 2, 'text': 'b', 'label': 'y', 'p_label': 0.05, 'predicted': 'x'}]
     """
     index = {lab: i for i, lab in enumerate(labels)}
-    rows = []
+    rows: list[Implausible] = []
     for k, (ex_id, text, lab) in enumerate(zip(ids, texts, y, strict=True)):
         p = float(proba[k, index[lab]]) if lab in index else 0.0
         if p < max_p:
@@ -132,7 +221,10 @@ def implausible_training(
     return rows[:limit]
 
 
-def is_better(round_: dict[str, Any], best: dict[str, Any], min_improvement: float) -> bool:
+R = TypeVar("R", bound=Mapping[str, Any])
+
+
+def is_better(candidate: Mapping[str, Any], best: Mapping[str, Any], min_improvement: float) -> bool:
     """Whether a round beats the best so far: higher validation macro-F1, or, once a (small, synthetic)
     validation set is all correct so that macro-F1 cannot show progress any more, an equally perfect round
     with a validation log-loss at least 5% lower: the classifier is clearly more confident on it.
@@ -144,9 +236,26 @@ def is_better(round_: dict[str, Any], best: dict[str, Any], min_improvement: flo
     >>> is_better({"macro_f1": 1.0, "log_loss": 0.29}, {"macro_f1": 1.0, "log_loss": 0.30}, 0.001)
     False
     """
-    if round_["macro_f1"] > best["macro_f1"] + min_improvement:
+    if candidate["macro_f1"] > best["macro_f1"] + min_improvement:
         return True
-    if best["macro_f1"] < 0.999 or round_["macro_f1"] < 0.999:
+    if best["macro_f1"] < 0.999 or candidate["macro_f1"] < 0.999:
         return False
-    new, old = round_.get("log_loss"), best.get("log_loss")
-    return new is not None and old is not None and new < 0.95 * old
+    new, old = candidate.get("log_loss"), best.get("log_loss")
+    return new is not None and old is not None and bool(new < 0.95 * old)
+
+
+def best_round(rounds: Iterable[R], min_improvement: float) -> R | None:
+    """The best of ``rounds`` (in round order) by :func:`is_better`; the earliest wins ties; ``None`` if
+    there are none.
+
+    The loop keeps this round's model, and the reports mark it, so all of them use this one function.
+
+    >>> best_round([{"round": 0, "macro_f1": 0.8}, {"round": 1, "macro_f1": 0.9},
+    ...             {"round": 2, "macro_f1": 0.9005}], 0.001)["round"]
+    1
+    """
+    best: R | None = None
+    for r in rounds:
+        if best is None or is_better(r, best, min_improvement):
+            best = r
+    return best

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
@@ -22,12 +22,34 @@ def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Seque
     return m.tolist()
 
 
+class ClassScores(TypedDict):
+    """Scores of one label."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class Metrics(TypedDict):
+    """What :func:`evaluate` returns (``top_confusions`` rows are ``(true, predicted, count)``)."""
+
+    n: int
+    accuracy: float
+    macro_f1: float
+    per_class: dict[str, ClassScores]
+    labels: list[str]
+    confusion: list[list[int]]
+    top_confusions: list[tuple[str, str, int]]
+    log_loss: NotRequired[float | None]
+
+
 def evaluate(
     y_true: Sequence[str],
     y_pred: Sequence[str],
     labels: Sequence[str],
     proba: np.ndarray | None = None,
-) -> dict[str, Any]:
+) -> Metrics:
     """Accuracy, macro-F1, per-class scores, confusion matrix and the most frequent confusions.
 
     ``labels`` fixes the order of ``per_class`` and ``confusion``; macro-F1 averages over the labels that
@@ -43,7 +65,7 @@ def evaluate(
         raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}.")
     n = len(y_true)
     cm = np.array(confusion_matrix(y_true, y_pred, labels), dtype=np.int64).reshape(len(labels), len(labels))
-    per_class: dict[str, dict[str, float | int]] = {}
+    per_class: dict[str, ClassScores] = {}
     for i, lab in enumerate(labels):
         tp = int(cm[i, i])
         pred_pos = sum(1 for p in y_pred if p == lab)
@@ -61,7 +83,7 @@ def evaluate(
         if i != j and cm[i, j] > 0
     ]
     pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
-    result: dict[str, Any] = {
+    result: Metrics = {
         "n": n,
         "accuracy": sum(t == p for t, p in zip(y_true, y_pred, strict=True)) / n if n else 0.0,
         "macro_f1": macro_f1,

@@ -7,17 +7,18 @@ re-asking, concurrent batches) lives here, so a new backend is one small file.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import LLMOutputError
+from ..errors import ConfigError, LLMOutputError
 from ..types import LLMRequest, LLMResponse, Message
 from .cache import ResponseCache
 from .ledger import Ledger
@@ -61,7 +62,6 @@ class StructuredJob:
     max_tokens: int = 512
     sample_index: int = 0
     purpose: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class LLM(ABC):
@@ -70,6 +70,9 @@ class LLM(ABC):
     Subclasses set ``backend`` (e.g. ``"openai"``), ``model`` and implement :meth:`_complete`.
     ``supports_schema`` says whether the backend enforces ``request.json_schema`` natively; when it
     does not, the schema is added to the prompt and the reply is parsed leniently.
+    ``plans_tool_calls`` says whether the model is trusted to steer refinement rounds through tool calls
+    (``agent="auto"`` then uses the LLM agent; otherwise the deterministic policy decides and the model only
+    writes and judges texts). Small local models plan poorly, so their backends set it to False.
 
     >>> from tutorloop.llm import FakeLLM
     >>> from pydantic import BaseModel
@@ -82,6 +85,8 @@ class LLM(ABC):
 
     backend: ClassVar[str] = "base"
     supports_schema: ClassVar[bool] = False
+    plans_tool_calls: bool = True
+    _also: tuple[Ledger, ...] = ()  # more ledgers that record every call (see recording_to)
 
     def __init__(self, model: str, *, cache: ResponseCache | None = None, ledger: Ledger | None = None,
                  max_concurrency: int = 1, seed: int = 0):
@@ -103,6 +108,15 @@ class LLM(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (model memory, HTTP connections)."""
 
+    def recording_to(self, ledger: Ledger) -> LLM:
+        """A view of this LLM (same model, cache and connections) whose ``ledger`` is ``ledger``; every call
+        is still recorded in this LLM's own ledger too. A run gets its own ledger this way, without changing
+        the LLM object its caller holds (which may serve several runs)."""
+        view = copy.copy(self)
+        view.ledger = ledger
+        view._also = (self.ledger, *self._also)
+        return view
+
     # -- shared machinery --------------------------------------------------------------------------
     def complete(self, request: LLMRequest, *, purpose: str = "") -> LLMResponse:
         """One reply, from the cache when this exact request was answered before."""
@@ -113,9 +127,10 @@ class LLM(ABC):
             response.cached = False
             if self.cache is not None:
                 self.cache.put(key, response)
-        self.ledger.record(backend=self.backend, model=self.model, purpose=purpose,
-                           prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
-                           latency_s=response.latency_s, cached=response.cached)
+        for ledger in (self.ledger, *self._also):
+            ledger.record(backend=self.backend, model=self.model, purpose=purpose,
+                          prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
+                          latency_s=response.latency_s, cached=response.cached)
         return response
 
     def structured(self, messages: Sequence[Message | dict[str, str]] | str, schema: type[T], *,
@@ -127,7 +142,7 @@ class LLM(ABC):
         validated within ``max_attempts``.
         """
         if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1. Got {max_attempts} instead.")
+            raise ConfigError(f"max_attempts must be at least 1. Got {max_attempts} instead.")
         msgs = list(as_messages(messages))
         json_schema = schema.model_json_schema()
         if not self.supports_schema:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..errors import LLMError
+from ..errors import ConfigError, LLMError
 from ..types import LLMRequest, LLMResponse
 from .base import LLM
 
@@ -29,6 +29,8 @@ class FakeLLM(LLM):
     Give either ``replies`` (returned in order; an error when they run out) or ``responder``, a function
     of the :class:`~tutorloop.types.LLMRequest` returning a string, dict, list or pydantic object.
     Every request it received is kept in ``requests``. Token counts are word counts.
+    ``plans_tool_calls`` (default False, like the small local models) makes ``agent="auto"`` runs use the
+    LLM agent instead of the policy.
 
     >>> llm = FakeLLM(responder=lambda req: {"label": "spam"})
     >>> from pydantic import BaseModel
@@ -42,10 +44,12 @@ class FakeLLM(LLM):
     supports_schema = True
 
     def __init__(self, replies: Iterable[Reply] | None = None, *,
-                 responder: Callable[[LLMRequest], Reply] | None = None, model: str = "fake", **kwargs: Any):
+                 responder: Callable[[LLMRequest], Reply] | None = None, model: str = "fake",
+                 plans_tool_calls: bool = False, **kwargs: Any):
         super().__init__(model, **kwargs)
         if replies is None and responder is None:
-            raise ValueError("FakeLLM needs replies=[...] or responder=callable")
+            raise ConfigError("FakeLLM needs replies=[...] or responder=callable")
+        self.plans_tool_calls = plans_tool_calls
         self._replies = list(replies) if replies is not None else None
         self._responder = responder
         self.requests: list[LLMRequest] = []

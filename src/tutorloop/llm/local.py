@@ -163,7 +163,7 @@ def _closed(node: Any) -> Any:
         return [_closed(v) for v in node]
     if not isinstance(node, dict):
         return node
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _SCHEMA_MAPS and isinstance(value, dict):  # name -> schema maps, not schemas themselves
             out[key] = {name: _closed(sub) for name, sub in value.items()}
@@ -216,6 +216,7 @@ class LocalLLM(LLM):
 
     backend = "local"
     supports_schema = True
+    plans_tool_calls = False  # small local models plan poorly: the deterministic policy decides
 
     def __init__(self, model_path: str | Path, *, model_name: str | None = None, threads: int | None = None,
                  n_ctx: int = DEFAULT_N_CTX, compact_json: bool = True, verbose: bool = False, **kwargs: Any):

@@ -106,6 +106,7 @@ class OpenAICompatLLM(LLM):
 
     backend = "openai"
     supports_schema = True  # prompt-only mode is handled inside _complete, see native_schema
+    plans_tool_calls = True  # hosted and served models steer the rounds through tool calls
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = None,
                  native_schema: bool = True, timeout: float = 120.0, max_retries: int = 4,

@@ -1,159 +1,271 @@
-"""Executors of refinement actions. The policy and the LLM agent drive the same executors.
+"""The refinement actions: one registry entry per tool, holding its reply schema, its executor and the
+description the LLM agent reads (the agent prompt's tool list is rendered from :data:`REGISTRY`).
 
-Each executor is idempotent: its job key (``act:<round>:<index>``) is recorded with its result, so a
-resumed run neither repeats nor pays for finished actions.
+The policy and the LLM agent drive the same executors. Each executor is idempotent: its job key
+(``act:<round>:<index>``) is recorded with its result, so a resumed run neither repeats nor pays for
+finished actions. Adding an action: a schema in :mod:`tutorloop.prompts.schemas` (also in its ``Action``
+union), an executor here, and a :func:`register` call.
 """
 
 from __future__ import annotations
 
 import math
-import random
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import LLMOutputError
-from ..prompts import as_data, judge_reply, render
+from pydantic import BaseModel
+
+from ..errors import ConfigError, LLMOutputError
+from ..prompts.schemas import (
+    AnyAction,
+    ContrastAction,
+    DescribeAction,
+    DropAction,
+    GenerateAction,
+    RelabelAction,
+    StopAction,
+)
 from .context import Context
-from .curate import LENGTHS, STYLES, GenJob, labels_text, run_generation
-from .policy import Decision
+from .generation import GenJob, Topics, run_generation, targeted_jobs
+from .llm_tasks import JUDGE, ask
+
+
+@dataclass
+class Decision:
+    """One action, who decided it and why; ``status`` is ``accepted`` or ``rejected: <why>``."""
+
+    action: AnyAction
+    decided_by: str
+    reason: str
+    status: str = "accepted"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.model_dump(),
+            "decided_by": self.decided_by,
+            "reason": self.reason,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class ActionCall:
+    """What an executor gets: the run's context, the accepted decision, the round, the action's index in
+    the round's plan (part of its job keys) and the run's sub-topics."""
+
+    ctx: Context
+    decision: Decision
+    round_idx: int
+    action_idx: int
+    topics: Topics
+
+
+Executor = Callable[[ActionCall], dict[str, Any]]
+"""``executor(call) -> result`` (JSON-able; recorded with the action's job key)."""
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A refinement tool: its name, reply schema, executor and one-line description for the agent.
+
+    ``adds_texts``: the action writes new texts (its ``n`` counts against the round's budget of new
+    texts); ``ends_run``: the action stops the run (the runner handles it; nothing is executed).
+    """
+
+    tool: str
+    schema: type[BaseModel]
+    execute: Executor
+    description: str
+    adds_texts: bool = False
+    ends_run: bool = False
+
+
+REGISTRY: dict[str, ActionSpec] = {}
+
+
+def register(spec: ActionSpec) -> ActionSpec:
+    """Add ``spec`` to the registry (in prompt order); its tool name must match its schema's."""
+    if _tool_of(spec.schema) != spec.tool:
+        raise ConfigError(f"Action {spec.tool!r} has a schema for tool {_tool_of(spec.schema)!r}.")
+    REGISTRY[spec.tool] = spec
+    return spec
+
+
+def spec_of(tool: str) -> ActionSpec:
+    """The registered action called ``tool``; an unknown tool is an error."""
+    try:
+        return REGISTRY[tool]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown refinement action {tool!r}. Registered actions: {', '.join(REGISTRY)}."
+        ) from None
+
+
+def tool_descriptions() -> str:
+    """The agent prompt's tool list: one ``- tool: description`` line per registered action."""
+    return "\n".join(f"- {s.tool}: {s.description}" for s in REGISTRY.values())
+
+
+def unregistered_schemas() -> list[str]:
+    """Tools of the ``Action`` union without a registry entry (should be empty)."""
+    return [t for t in (_tool_of(m) for m in typing.get_args(AnyAction)) if t not in REGISTRY]
+
+
+def _tool_of(schema: type[BaseModel]) -> str:
+    (tool,) = typing.get_args(schema.model_fields["tool"].annotation)
+    return str(tool)
 
 
 def execute(
-    ctx: Context, decision: Decision, round_: int, index: int, topics: dict[str, dict[str, list[str]]]
+    ctx: Context, decision: Decision, round_idx: int, action_idx: int, topics: Topics
 ) -> dict[str, Any]:
     """Run one accepted decision; returns (and records) what it did."""
-    key = f"act:{round_}:{index}"
+    key = f"act:{round_idx}:{action_idx}"
     done = ctx.store.job_result(key)
     if done is not None:
-        return done
-    action = decision.action
-    if action.tool == "generate":
-        jobs = _jobs(
-            ctx,
-            action.label,
-            action.n,
-            action.guidance,
-            round_,
-            index,
-            topics,
-            {"action": "generate", "guidance": action.guidance},
-        )
-        result = run_generation(ctx, jobs, f"Round {round_}: more {action.label!r}")
-    elif action.tool == "contrast":
-        half = math.ceil(action.n / 2)
-        a, b = action.label, action.confused_with
-        other = (
-            f'Texts that resemble "{a}" on the surface but clearly belong to "{b}"; make the deciding '
-            "cue explicit."
-        )
-        jobs = _jobs(
-            ctx,
-            a,
-            half,
-            action.guidance,
-            round_,
-            index,
-            topics,
-            {"action": "contrast", "targets": f"{a} vs {b}"},
-        )
-        jobs += (
-            _jobs(
-                ctx,
-                b,
-                action.n - half,
-                other,
-                round_,
-                index,
-                topics,
-                {"action": "contrast", "targets": f"{b} vs {a}"},
-            )
-            if action.n - half > 0
-            else []
-        )
-        result = run_generation(ctx, jobs, f"Round {round_}: contrast {a!r} / {b!r}")
-    elif action.tool == "drop":
-        ids = action.example_ids
-        if decision.decided_by.startswith("policy"):
-            ids = _judge_keep(ctx, ids)
-        n = ctx.store.drop(
-            ids, reason=f"round {round_} {decision.decided_by}: {action.reason}", round_=round_
-        )
-        result = {"dropped": n, "checked": len(action.example_ids)}
-    elif action.tool == "relabel":
-        new_id = ctx.store.relabel(action.example_id, action.label, reason=action.reason, round_=round_)
-        result = {"relabelled": int(new_id is not None), "new_id": new_id}
-    elif action.tool == "describe":
-        descriptions = ctx.store.get_meta("descriptions", {})
-        descriptions[action.label] = action.description
-        ctx.store.set_meta("descriptions", descriptions)
-        ctx.task = ctx.task.with_description(action.label, action.description)
-        result = {"described": action.label}
-    else:  # stop: handled by the runner
-        result = {"stop": True}
+        return dict(done)
+    result = spec_of(decision.action.tool).execute(ActionCall(ctx, decision, round_idx, action_idx, topics))
     ctx.store.finish_job(key, result)
     return result
 
 
-def _jobs(
-    ctx: Context,
-    label: str,
-    n: int,
-    guidance: str,
-    round_: int,
-    index: int,
-    topics: dict[str, dict[str, list[str]]],
-    extra: dict[str, Any],
-) -> list[GenJob]:
-    epc = ctx.config.examples_per_call
-    subs = topics.get(label, {}).get("train") or ["any situation"]
-    rng = random.Random(f"{ctx.config.seed}:{round_}:{index}:{label}")
-    jobs, c = [], 0
-    while n > 0:
-        k = min(epc, n)
-        attrs = {
-            "topic": rng.choice(subs),
-            "length": rng.choice(LENGTHS),
-            "style": rng.choice(STYLES),
-            "noise": rng.random() < 0.25,
-        }
-        jobs.append(
-            GenJob(
-                f"gen:r{round_}:a{index}:{label}:{c}",
-                label,
-                "train",
-                "targeted",
-                round_,
-                k,
-                attrs,
-                sample_index=1000 * round_ + 10 * index + c,
-                guidance=guidance,
-                extra=extra,
-            )
-        )
-        n -= k
-        c += 1
-    return jobs
+# -- executors ----------------------------------------------------------------------------------------
+def _generate(call: ActionCall) -> dict[str, Any]:
+    action = call.decision.action
+    assert isinstance(action, GenerateAction)
+    extra = {"action": "generate", "guidance": action.guidance}
+    jobs = _targeted(call, action.label, action.n, action.guidance, extra)
+    return run_generation(call.ctx, jobs, f"Round {call.round_idx}: more {action.label!r}")
 
 
-def _judge_keep(ctx: Context, ids: list[int]) -> list[int]:
+def _contrast(call: ActionCall) -> dict[str, Any]:
+    action = call.decision.action
+    assert isinstance(action, ContrastAction)
+    half = math.ceil(action.n / 2)
+    a, b = action.label, action.confused_with
+    other = (
+        f'Texts that resemble "{a}" on the surface but clearly belong to "{b}"; make the deciding '
+        "cue explicit."
+    )
+    jobs = _targeted(call, a, half, action.guidance, {"action": "contrast", "targets": f"{a} vs {b}"})
+    if action.n - half > 0:
+        jobs += _targeted(call, b, action.n - half, other, {"action": "contrast", "targets": f"{b} vs {a}"})
+    return run_generation(call.ctx, jobs, f"Round {call.round_idx}: contrast {a!r} / {b!r}")
+
+
+def _targeted(call: ActionCall, label: str, n: int, guidance: str, extra: dict[str, Any]) -> list[GenJob]:
+    return targeted_jobs(
+        call.ctx,
+        call.topics,
+        label,
+        n,
+        guidance=guidance,
+        round_idx=call.round_idx,
+        action_idx=call.action_idx,
+        extra=extra,
+    )
+
+
+def _drop(call: ActionCall) -> dict[str, Any]:
+    action, who = call.decision.action, call.decision.decided_by
+    assert isinstance(action, DropAction)
+    ids = action.example_ids
+    if who.startswith("policy"):
+        ids = _judge_rejects(call.ctx, ids)
+    reason = f"round {call.round_idx} {who}: {action.reason}"
+    n = call.ctx.store.drop(ids, reason=reason, round_idx=call.round_idx)
+    return {"dropped": n, "checked": len(action.example_ids)}
+
+
+def _relabel(call: ActionCall) -> dict[str, Any]:
+    action = call.decision.action
+    assert isinstance(action, RelabelAction)
+    store = call.ctx.store
+    new_id = store.relabel(action.example_id, action.label, reason=action.reason, round_idx=call.round_idx)
+    return {"relabelled": int(new_id is not None), "new_id": new_id}
+
+
+def _describe(call: ActionCall) -> dict[str, Any]:
+    action, ctx = call.decision.action, call.ctx
+    assert isinstance(action, DescribeAction)
+    descriptions = ctx.store.get_meta("descriptions", {})
+    descriptions[action.label] = action.description
+    ctx.store.set_meta("descriptions", descriptions)
+    ctx.task = ctx.task.with_description(action.label, action.description)
+    return {"described": action.label}
+
+
+def _stop(call: ActionCall) -> dict[str, Any]:
+    return {"stop": True}  # the runner stops before executing anything; kept for completeness
+
+
+def _judge_rejects(ctx: Context, ids: list[int]) -> list[int]:
     """Ask the LLM (non-blind) whether each example fits its label; returns the ids it rejects."""
     rows = [e for e in (ctx.store.example(i) for i in ids) if e is not None and e["status"] == "active"]
     if not rows:
         return []
-    r = render(
-        "judge",
-        task=ctx.task.description,
-        labels=labels_text(ctx),
-        n=len(rows),
-        pairs=as_data([[e["text"], e["label"]] for e in rows]),
-    )
     try:
-        reply = ctx.llm.structured(
-            r.messages,
-            judge_reply(len(rows)),
-            temperature=0.0,
-            max_tokens=8 * len(rows) + 20,
-            purpose="judge",
-        )
+        reply: Any = ask(ctx, JUDGE.job(ctx.task, [(e["text"], e["label"]) for e in rows]))
     except LLMOutputError:
         return []
     return [e["id"] for e, ok in zip(rows, reply.ok, strict=True) if not ok]
+
+
+# -- the registry, in the order the agent prompt lists the tools --------------------------------------
+register(
+    ActionSpec(
+        "generate",
+        GenerateAction,
+        _generate,
+        '{"tool":"generate","label":L,"guidance":G,"n":N} writes N new training texts for label L following '
+        "guidance G (hard cases, missing cues).",
+        adds_texts=True,
+    )
+)
+register(
+    ActionSpec(
+        "contrast",
+        ContrastAction,
+        _contrast,
+        '{"tool":"contrast","label":L,"confused_with":M,"guidance":G,"n":N} writes N texts of L that '
+        "resemble M on the surface but clearly belong to L.",
+        adds_texts=True,
+    )
+)
+register(
+    ActionSpec(
+        "drop",
+        DropAction,
+        _drop,
+        '{"tool":"drop","example_ids":[...],"reason":R} removes training examples that look mislabelled (ids '
+        "from the report).",
+    )
+)
+register(
+    ActionSpec(
+        "relabel",
+        RelabelAction,
+        _relabel,
+        '{"tool":"relabel","example_id":I,"label":L,"reason":R} changes the label of one training example.',
+    )
+)
+register(
+    ActionSpec(
+        "describe",
+        DescribeAction,
+        _describe,
+        '{"tool":"describe","label":L,"description":D} rewrites the description of a label (it guides future '
+        "texts).",
+    )
+)
+register(
+    ActionSpec(
+        "stop",
+        StopAction,
+        _stop,
+        '{"tool":"stop","reason":R} ends training when more data will not help.',
+        ends_run=True,
+    )
+)

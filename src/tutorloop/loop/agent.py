@@ -8,16 +8,19 @@ rejected and logged, never executed. Texts in the report are quoted as JSON data
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import LLMOutputError
-from ..prompts import AgentPlan, as_data, render
+from ..evaluation.analysis import Analysis
+from ..prompts import AgentPlan, as_data
+from ..prompts.schemas import AnyAction, RelabelAction
+from .actions import Decision, spec_of, tool_descriptions
 from .context import Context
-from .curate import labels_text
-from .policy import Decision
+from .llm_tasks import AGENT, ask
 
 
-def compact_report(ctx: Context, analysis: dict[str, Any]) -> dict[str, Any]:
+def compact_report(analysis: Analysis) -> dict[str, Any]:
     """What the agent sees: weak labels, confusions, misclassified validation texts with probabilities,
     confident successes and suspicious training examples (with ids it may drop or relabel)."""
 
@@ -66,35 +69,33 @@ def compact_report(ctx: Context, analysis: dict[str, Any]) -> dict[str, Any]:
 
 
 def agent_plan(
-    ctx: Context, analysis: dict[str, Any], round_: int, best: tuple[float, int]
+    ctx: Context, analysis: Analysis, round_idx: int, best: tuple[float, int]
 ) -> tuple[str, list[Decision]]:
     """Ask the LLM for a diagnosis and tool calls; returns them validated (rejected ones included)."""
     cfg = ctx.config
     m = analysis["metrics"]
-    r = render(
-        "agent",
-        task=ctx.task.description,
-        labels=labels_text(ctx),
+    job = AGENT.job(
+        ctx.task,
+        round_idx,
+        tools=tool_descriptions(),
         max_actions=cfg.max_actions_per_round,
         max_new=cfg.targeted_per_round,
-        round=round_,
         macro_f1=f"{m['macro_f1']:.3f}",
         accuracy=f"{m['accuracy']:.3f}",
         best_f1=f"{best[0]:.3f}",
         best_round=best[1],
         budget=ctx.budget.left(),
-        report=as_data(compact_report(ctx, analysis)),
+        report=as_data(compact_report(analysis)),
     )
     try:
-        plan = ctx.llm.structured(
-            r.messages, AgentPlan, temperature=0.0, max_tokens=1200, sample_index=round_, purpose="agent"
-        )
+        plan = ask(ctx, job)
+        assert isinstance(plan, AgentPlan)
     except LLMOutputError as exc:
         return f"agent reply invalid ({exc}); the policy decides this round", []
     return plan.diagnosis[:1200], validate_actions(ctx, plan.actions, decided_by="llm")
 
 
-def validate_actions(ctx: Context, actions: list[Any], *, decided_by: str) -> list[Decision]:
+def validate_actions(ctx: Context, actions: Sequence[AnyAction], *, decided_by: str) -> list[Decision]:
     """Check each tool call against the run; returns decisions, rejected ones with the reason."""
     cfg = ctx.config
     labels = ctx.task.label_names
@@ -106,13 +107,14 @@ def validate_actions(ctx: Context, actions: list[Any], *, decided_by: str) -> li
         problem = _problem(ctx, action, labels)
         if problem is None and accepted >= cfg.max_actions_per_round:
             problem = f"more than {cfg.max_actions_per_round} actions in one round"
-        if problem is None and action.tool in ("generate", "contrast"):
+        if problem is None and spec_of(action.tool).adds_texts:
             if allowance <= 0:
                 problem = f"over the round's budget of {cfg.targeted_per_round} new texts"
             else:
-                action = action.model_copy(update={"n": min(action.n, allowance)})
-                allowance -= action.n
-        if problem is None and action.tool == "drop":
+                n = min(int(action.model_dump()["n"]), allowance)  # every text-writing action has an n
+                action = action.model_copy(update={"n": n})
+                allowance -= n
+        if problem is None and action.tool == "drop":  # at most 10 distinct ids
             action = action.model_copy(update={"example_ids": sorted(set(action.example_ids))[:10]})
         if problem is None:
             accepted += 1
@@ -124,7 +126,7 @@ def validate_actions(ctx: Context, actions: list[Any], *, decided_by: str) -> li
     return out
 
 
-def _problem(ctx: Context, action: Any, labels: list[str]) -> str | None:
+def _problem(ctx: Context, action: AnyAction, labels: list[str]) -> str | None:
     for field in ("label", "confused_with"):
         value = getattr(action, field, None)
         if value is not None and value not in labels:
@@ -133,7 +135,7 @@ def _problem(ctx: Context, action: Any, labels: list[str]) -> str | None:
     if action.tool == "contrast" and action.label == action.confused_with:
         return "a contrast needs two different labels"
     ids = list(getattr(action, "example_ids", []) or [])
-    if action.tool == "relabel":
+    if isinstance(action, RelabelAction):
         ids = [action.example_id]
     for ex_id in ids:
         ex = ctx.store.example(ex_id)
@@ -143,7 +145,7 @@ def _problem(ctx: Context, action: Any, labels: list[str]) -> str | None:
             return f"example {ex_id} is validation data, which the agent may not change"
         if ex["origin"] in ("seed", "user"):
             return f"example {ex_id} was given by the user, which the agent may not change"
-    if action.tool == "relabel":
+    if isinstance(action, RelabelAction):
         ex = ctx.store.example(action.example_id)
         if ex is not None and ex["label"] == action.label:
             return f"example {action.example_id} already has label {action.label!r}"

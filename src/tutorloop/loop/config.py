@@ -15,6 +15,8 @@ from ..errors import ConfigError
 
 _AGENTS = ("auto", "llm", "policy")
 _DEDUP = ("auto", "embed", "minhash")
+CHOICES: dict[str, tuple[str, ...]] = {"agent": _AGENTS, "dedup_method": _DEDUP}
+"""The allowed values of the settings that take one of a few names."""
 
 
 def _doc(text: str, default: Any) -> Any:
@@ -78,7 +80,8 @@ class LoopConfig:
     seed: int = _doc("Seed for sampling, attribute combinations and classifiers.", 0)
     agent: str = _doc(
         "Who picks refinement actions: 'llm' (tool calls), 'policy' (deterministic rules from "
-        "the metrics) or 'auto' (policy for local/fake backends, llm otherwise).",
+        "the metrics) or 'auto' (llm when the backend plans tool calls well, e.g. served or hosted models; "
+        "policy for the embedded local model).",
         "auto",
     )
     max_actions_per_round: int = _doc("Most actions the agent may take in one round.", 6)

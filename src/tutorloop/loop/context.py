@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..data.dedup import Deduper
 from ..data.store import Store
 from ..llm.base import LLM
+from ..llm.ledger import Ledger
 from .config import LoopConfig
 from .task import Task
 
@@ -28,13 +28,13 @@ class BudgetExhausted(Exception):  # noqa: N818 - internal control flow, not an 
 class Budget:
     """Token and wall-clock limits of a run. Tokens are the paid (uncached) tokens in the run's ledger."""
 
-    llm: LLM
+    ledger: Ledger
     tokens: int | None
     seconds: float | None
     started: float = field(default_factory=time.monotonic)
 
     def tokens_used(self) -> int:
-        return int(self.llm.ledger.summary()["total_tokens"])
+        return int(self.ledger.summary()["total_tokens"])
 
     def exhausted(self) -> str | None:
         """Why the budget is spent, or ``None`` while there is some left."""
@@ -99,7 +99,8 @@ class UI:
 
 @dataclass
 class Context:
-    """State shared by the phases of one run."""
+    """State shared by the phases of one run. ``llm`` records its calls in the run's ledger
+    (``budget.ledger``)."""
 
     task: Task
     config: LoopConfig
@@ -111,7 +112,6 @@ class Context:
     run_dir: Path
     unlabelled: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def warn(self, message: str) -> None:
         """Record a warning for the report and show it."""

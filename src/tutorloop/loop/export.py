@@ -49,19 +49,23 @@ def export_run(
         rows = store.examples(split=split, status=None if include_dropped else "active")
     finally:
         store.close()
-    rows = [{k: r[k] for k in _COLUMNS} for r in rows if r["status"] != "pending" or include_dropped]
+    table: list[dict[str, Any]] = [
+        {k: r[k] for k in _COLUMNS}  # type: ignore[literal-required]
+        for r in rows
+        if r["status"] != "pending" or include_dropped
+    ]
     default = {"jsonl": "dataset.jsonl", "csv": "dataset.csv", "hf": "dataset_hf"}[fmt]
     path = Path(out) if out is not None else run_dir / "export" / default
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "jsonl":
         with path.open("w", encoding="utf-8") as fh:
-            for r in rows:
+            for r in table:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     elif fmt == "csv":
         with path.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=_COLUMNS)
             writer.writeheader()
-            for r in rows:
+            for r in table:
                 writer.writerow(_flat(r))
     else:
         try:
@@ -74,8 +78,8 @@ def export_run(
         features = datasets.Features(
             {c: datasets.Value("int64" if c in ("id", "round") else "string") for c in _COLUMNS}
         )
-        datasets.Dataset.from_list([_flat(r) for r in rows], features=features).save_to_disk(str(path))
-    return path, len(rows)
+        datasets.Dataset.from_list([_flat(r) for r in table], features=features).save_to_disk(str(path))
+    return path, len(table)
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:

@@ -15,32 +15,18 @@ the actions.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
+from ..evaluation.analysis import Analysis
 from ..prompts.schemas import ContrastAction, DropAction, GenerateAction
+from .actions import Decision
 from .config import LoopConfig
 
-
-@dataclass
-class Decision:
-    """One action, who decided it and why; ``status`` is ``accepted`` or ``rejected: <why>``."""
-
-    action: Any
-    decided_by: str
-    reason: str
-    status: str = "accepted"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action.model_dump(),
-            "decided_by": self.decided_by,
-            "reason": self.reason,
-            "status": self.status,
-        }
+__all__ = ["Decision", "policy_plan"]
 
 
-def policy_plan(analysis: dict[str, Any], config: LoopConfig) -> tuple[str, list[Decision]]:
+def policy_plan(analysis: Analysis, config: LoopConfig) -> tuple[str, list[Decision]]:
     """Diagnosis text and decisions for the next round, from one round's analysis.
 
     >>> a = {"metrics": {"macro_f1": 0.5}, "weak_labels": [{"label": "neg", "f1": 0.4}],
@@ -68,7 +54,7 @@ def policy_plan(analysis: dict[str, Any], config: LoopConfig) -> tuple[str, list
             )
         )
     slots = max(1, config.max_actions_per_round - len(decisions))
-    gens: list[Decision] = []
+    gens: list[Decision] = []  # actions that write texts: they share the round's new texts
     covered: set[str] = set()
     for lab, have, median in _underrepresented(analysis)[: max(1, slots // 2)]:
         gens.append(
@@ -142,7 +128,7 @@ def policy_plan(analysis: dict[str, Any], config: LoopConfig) -> tuple[str, list
     return diagnosis, decisions + gens
 
 
-def _underrepresented(analysis: dict[str, Any]) -> list[tuple[str, int, float]]:
+def _underrepresented(analysis: Mapping[str, Any]) -> list[tuple[str, int, float]]:
     """Labels with fewer than half the median number of active training examples, fewest first.
 
     >>> _underrepresented({"metrics": {"labels": ["a", "b", "c"]}, "train_counts": {"a": 20, "b": 18}})

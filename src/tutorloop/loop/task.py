@@ -101,7 +101,7 @@ class Task:
         for lab in self.labels:
             if lab.name == name:
                 return lab
-        raise KeyError(name)
+        raise ConfigError(f"The task has no label {name!r}. Its labels: {self.label_names}.")
 
     def with_description(self, name: str, description: str) -> Task:
         """A copy where label ``name`` has a new description."""

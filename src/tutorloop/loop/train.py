@@ -1,7 +1,9 @@
-"""Train the chosen classifier on the active training set and evaluate it on the validation set."""
+"""Train the chosen classifier on the active training set, evaluate it on the validation set, and record
+the round (its model is saved when it is the best so far)."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from typing import Any
 
@@ -10,7 +12,15 @@ from sklearn.base import clone
 
 from ..classifiers import make_classifier
 from ..errors import DataError
-from ..evaluation.analysis import align_proba, analyse, implausible_training
+from ..evaluation.analysis import (
+    Analysis,
+    RoundRecord,
+    align_proba,
+    analyse,
+    best_round,
+    implausible_training,
+    is_better,
+)
 from .context import Context
 
 
@@ -21,7 +31,7 @@ def build_classifier(spec: Any) -> Any:
     return clone(spec)
 
 
-def train_and_evaluate(ctx: Context, classifier: Any, round_: int) -> tuple[Any, dict[str, Any]]:
+def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[Any, Analysis]:
     """Fit on the active training examples; return the fitted model and the round's analysis."""
     train = ctx.store.examples(split="train")
     val = ctx.store.examples(split="val")
@@ -57,3 +67,70 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_: int) -> tuple[Any,
     analysis["n_val"] = len(val)
     analysis["train_counts"] = ctx.store.counts("train")
     return model, analysis
+
+
+def train_round(
+    ctx: Context,
+    classifier: Any,
+    round_idx: int,
+    *,
+    started: float,
+    tokens_before: int,
+    decided_by: str,
+    diagnosis: str,
+    actions: list[dict[str, Any]],
+) -> tuple[Any, RoundRecord]:
+    """Train and evaluate round ``round_idx``, save its model if it is the best round so far, and store
+    its record (with the analysis). ``started``/``tokens_before``: when the round began and the tokens
+    used by then. Returns the fitted model and the record (without the analysis)."""
+    with ctx.ui.phase(f"Round {round_idx}: training", 1) as advance:
+        model, analysis = train_and_evaluate(ctx, classifier, round_idx)
+        advance()
+    m = analysis["metrics"]
+    log_loss = m.get("log_loss")
+    train_all = ctx.store.examples(split="train", status=None)
+    record: RoundRecord = {
+        "round": round_idx,
+        "accuracy": m["accuracy"],
+        "macro_f1": m["macro_f1"],
+        "log_loss": None if log_loss is None else round(float(log_loss), 4),
+        "per_class": {lab: round(v["f1"], 4) for lab, v in m["per_class"].items()},
+        "n_train": analysis["n_train"],
+        "n_val": analysis["n_val"],
+        "added": sum(1 for e in train_all if e["round"] == round_idx and e["status"] == "active"),
+        "dropped": sum(1 for e in train_all if e["dropped_round"] == round_idx and e["round"] < round_idx),
+        "tokens": ctx.budget.tokens_used() - tokens_before,
+        "tokens_total": ctx.budget.tokens_used(),
+        "seconds": round(time.monotonic() - started, 1),
+        "decided_by": decided_by,
+        "diagnosis": diagnosis,
+        "actions": actions,
+        "top_confusions": analysis["confusions"][:5],
+    }
+    best = best_round(ctx.store.rounds(), ctx.config.min_improvement)
+    if best is None or is_better(record, best, ctx.config.min_improvement):
+        save_model(ctx, model, record)  # the model first: a crash before the record retrains this round
+    ctx.store.save_round(round_idx, {**record, "analysis": analysis})
+    best = best_round(ctx.store.rounds(), ctx.config.min_improvement) or record
+    ctx.ui.line(
+        f"round {round_idx}: val macro-F1 {m['macro_f1']:.3f}, acc {m['accuracy']:.3f} | train "
+        f"{record['n_train']} (+{record['added']}, -{record['dropped']}) | {record['tokens']:,} tokens | "
+        f"{record['seconds']:.0f} s | best {best['macro_f1']:.3f} (round {best['round']})"
+    )
+    return model, record
+
+
+def save_model(ctx: Context, model: Any, record: RoundRecord) -> None:
+    """Save ``model`` as the run's ``model`` folder (atomically replaced), if it can be saved."""
+    if not hasattr(model, "save"):
+        return
+    target, tmp = ctx.run_dir / "model", ctx.run_dir / "model.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    metrics = {
+        "val_accuracy": record["accuracy"],
+        "val_macro_f1": record["macro_f1"],
+        "round": record["round"],
+    }
+    model.save(tmp, metrics=metrics, extra={"round": record["round"], "task": ctx.task.description})
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)

@@ -58,7 +58,7 @@ def labels_reply(labels: tuple[str, ...], n: int) -> type[BaseModel]:
     item = Literal[labels]  # type: ignore[valid-type]
     return create_model(
         f"Labels{n}", __config__=_FORBID, labels=(list[item], Field(min_length=n, max_length=n))
-    )  # type: ignore[valid-type]
+    )
 
 
 @lru_cache(maxsize=64)
@@ -113,10 +113,11 @@ class StopAction(BaseModel):
     reason: str = ""
 
 
-Action = Annotated[
-    GenerateAction | ContrastAction | DropAction | RelabelAction | DescribeAction | StopAction,
-    Field(discriminator="tool"),
-]
+AnyAction = GenerateAction | ContrastAction | DropAction | RelabelAction | DescribeAction | StopAction
+"""Any refinement tool call (for type hints); each has a registry entry in :mod:`tutorloop.loop.actions`."""
+
+Action = Annotated[AnyAction, Field(discriminator="tool")]
+"""A tool call as the agent writes it: validated by its ``tool`` field."""
 
 
 class AgentPlan(BaseModel):

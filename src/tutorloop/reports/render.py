@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.store import Store
-from ..evaluation.analysis import is_better
+from ..evaluation.analysis import best_round
 
 
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
@@ -61,11 +61,8 @@ def _collect(run_dir: Path, store: Store) -> dict[str, Any]:
             ledger["llm_seconds"] += e["latency_s"]
             ledger["cost_usd"] += e["cost_usd"]
     rounds = store.rounds()
-    best = None
-    min_improvement = config.get("config", {}).get("min_improvement", 0.001)
-    for h in rounds:  # the same rule the loop used to keep its best round
-        if best is None or is_better(h, best, min_improvement):
-            best = h
+    # the same rule the loop used to keep its best round
+    best = best_round(rounds, config.get("config", {}).get("min_improvement", 0.001))
     return {
         "task": task,
         "config": config,

@@ -1,0 +1,159 @@
+"""Opening a run: a new run folder, or an existing one to resume, and the context its phases share.
+
+:func:`open_run` is the one place that decides what a run is made of (task, settings, classifier, LLM
+spec), from the arguments and, when resuming, from the folder's ``config.json`` and ``task.yaml``; the
+CLI, :func:`~tutorloop.loop.run` and the benchmark all go through it. :func:`open_context` then opens the
+store and gives the run its own ledger (``ledger.jsonl``), without changing the caller's LLM object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data.dedup import Deduper
+from ..data.store import Store
+from ..errors import ConfigError
+from ..llm.base import LLM
+from ..llm.ledger import Ledger
+from .config import LoopConfig
+from .context import UI, Budget, Context
+from .task import Task
+from .userdata import read_unlabelled
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """What a run is made of, as :func:`open_run` resolved (and saved) it."""
+
+    run_dir: Path
+    task: Task
+    config: LoopConfig
+    classifier: Any
+    llm_spec: str | None
+    resumed: bool
+
+
+def open_run(
+    out: str | Path | None = None,
+    task: Task | str | Path | None = None,
+    *,
+    config: LoopConfig | None = None,
+    overrides: dict[str, Any] | None = None,
+    classifier: Any = None,
+    llm_spec: str | None = None,
+    default_llm_spec: str | None = None,
+    resume: bool | None = False,
+) -> RunSetup:
+    """Check and save a run's setup in its folder (``task.yaml``, ``config.json``) and return it.
+
+    ``out`` defaults to ``runs/run-<time>``. ``resume=True`` continues the run in ``out``: what is not
+    given comes from the folder (task, settings, classifier, LLM spec); ``resume=None`` resumes when
+    ``out`` holds a run and starts one otherwise. A new run needs a ``task`` and refuses a folder that
+    holds a run. ``overrides`` replace single settings of ``config`` (or of the saved or default one);
+    ``default_llm_spec`` is recorded when neither the arguments nor the folder name an LLM.
+    """
+    run_dir = Path(out) if out is not None else Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+    saved = _read_json(run_dir / "config.json")
+    if resume is None:
+        resume = saved is not None
+    if resume:
+        if saved is None:
+            raise ConfigError(f"{run_dir} is not a tutorloop run folder (no config.json); nothing to resume.")
+        if task is None:
+            task = Task.from_yaml(run_dir / "task.yaml")
+        config = config or LoopConfig.from_dict(saved["config"])
+        classifier = classifier or saved.get("classifier") or "embed"
+        llm_spec = llm_spec or saved.get("llm_spec")
+    else:
+        if (run_dir / "store.sqlite").exists():
+            raise ConfigError(
+                f"{run_dir} already holds a run. Resume it with `tutorloop run --resume {run_dir}` "
+                "(resume=True), or choose another --out folder."
+            )
+        if task is None:
+            raise ConfigError(
+                "run() needs a task (a Task or a task YAML path), or resume=True with a run folder."
+            )
+        config = config or LoopConfig()
+        classifier = classifier or "embed"
+    llm_spec = llm_spec or default_llm_spec
+    if isinstance(task, str | Path):
+        task = Task.from_yaml(task)
+    if not isinstance(config, LoopConfig):
+        raise ConfigError(f"config must be a LoopConfig. Got {type(config).__name__} instead.")
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task.to_yaml(run_dir / "task.yaml")
+    kind = classifier if isinstance(classifier, str) else type(classifier).__name__
+    (run_dir / "config.json").write_text(
+        json.dumps(
+            {
+                "config": config.to_dict(),
+                "classifier": kind,
+                "llm_spec": llm_spec,
+                "classifier_params": {} if isinstance(classifier, str) else _params(classifier),
+            },
+            indent=2,
+        )
+    )
+    return RunSetup(run_dir, task, config, classifier, llm_spec, bool(resume))
+
+
+def open_context(setup: RunSetup, llm: LLM, *, progress: bool = True) -> Context:
+    """Open the run's store and ledger and build the context its phases share (close ``ctx.store``)."""
+    run_dir, task = setup.run_dir, setup.task
+    ledger = Ledger(run_dir / "ledger.jsonl", cost_per_1k=getattr(llm.ledger, "cost_per_1k", (0.0, 0.0)))
+    cfg = setup.config.resolved(len(task.labels))
+    store = Store(run_dir / "store.sqlite")
+    for name, desc in store.get_meta("descriptions", {}).items():
+        task = task.with_description(name, desc)
+    ctx = Context(
+        task,
+        cfg,
+        llm.recording_to(ledger),
+        store,
+        Deduper(cfg.dedup_threshold, _encoder(cfg, setup.classifier)),
+        Budget(ledger, cfg.token_budget, cfg.time_budget_s),
+        UI(progress),
+        run_dir,
+    )
+    ctx.warnings = list(store.get_meta("warnings", []))
+    ctx.dedup.seed([e["text"] for e in store.examples(status=None)])
+    if task.unlabelled is not None:
+        ctx.unlabelled = read_unlabelled(ctx)
+    return ctx
+
+
+def _params(estimator: Any) -> dict[str, Any]:
+    try:
+        return {
+            k: v for k, v in estimator.get_params().items() if isinstance(v, str | int | float | bool | None)
+        }
+    except Exception:  # noqa: BLE001 - only informative
+        return {}
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _encoder(cfg: LoopConfig, classifier: Any) -> Any:
+    want = cfg.dedup_method == "embed" or (cfg.dedup_method == "auto" and classifier in ("embed", "setfit"))
+    if not want:
+        return None
+    try:
+        from ..classifiers.encoder import get_encoder
+
+        return get_encoder().encode
+    except Exception as exc:  # noqa: BLE001 - the MinHash fallback is always there
+        if cfg.dedup_method == "embed":
+            raise ConfigError(
+                f"dedup_method='embed' needs the sentence encoder, which failed to load: {exc}"
+            ) from exc
+        return None

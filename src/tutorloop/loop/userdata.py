@@ -1,0 +1,106 @@
+"""The user's data: seed examples from the task file, a labelled dev set, and unlabelled domain texts
+(read as a uniform sample; a sample of them labelled blind by the LLM when there is no dev set)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ..data.store import NewExample
+from ..errors import DataError, LLMOutputError
+from .context import Context
+from .llm_tasks import LABEL, chunks, run_jobs
+
+
+def store_seeds(ctx: Context) -> None:
+    """The task file's seed examples, once (trusted: not verified)."""
+    if ctx.store.job_result("seed") is not None:
+        return
+    rows = []
+    for lab in ctx.task.labels:
+        for text in lab.examples:
+            if ctx.dedup.add([text])[0]:
+                rows.append(NewExample(text, lab.name, "train", "seed", 0, {}))
+    ctx.store.add_examples(rows, job="seed", result=len(rows))
+
+
+def store_dev(ctx: Context) -> int:
+    """The user's labelled dev set as validation data, once. Unknown labels are an error."""
+    from ..data.io import read_labelled
+
+    if ctx.task.dev is None:
+        return 0
+    if ctx.store.job_result("dev") is not None:
+        return int(ctx.store.job_result("dev"))
+    f = ctx.task.dev
+    texts, labels = read_labelled(f.path, f.text_column, f.label_column)
+    unknown = sorted(set(labels) - set(ctx.task.label_names))
+    if unknown:
+        raise DataError(
+            f"The dev set {f.path} uses labels that are not in the task: {unknown[:10]}. "
+            f"Task labels: {ctx.task.label_names}."
+        )
+    rows = [
+        NewExample(t, lab, "val", "user", 0, {"source": "dev"}) for t, lab in zip(texts, labels, strict=True)
+    ]
+    ctx.dedup.seed(texts)
+    ctx.store.add_examples(rows, job="dev", result=len(rows))
+    return len(rows)
+
+
+def read_unlabelled(ctx: Context) -> list[str]:
+    """A uniform sample (reservoir) of at most ``max_unlabelled`` texts; empty files are an error."""
+    from ..data.io import iter_texts
+
+    f = ctx.task.unlabelled
+    assert f is not None
+    cap = ctx.config.max_unlabelled
+    rng = random.Random(f"{ctx.config.seed}:unlabelled")
+    sample: list[str] = []
+    total = 0
+    for batch in iter_texts(f.path, f.text_column):
+        for text in batch:
+            total += 1
+            if len(sample) < cap:
+                sample.append(text)
+            else:
+                j = rng.randrange(total)
+                if j < cap:
+                    sample[j] = text
+    if total == 0:
+        raise DataError(
+            f"The unlabelled file {f.path} has no texts. Remove 'unlabelled' from the task file or "
+            "give a file with one text per line (or a text column)."
+        )
+    if total > cap:
+        ctx.warn(
+            f"The unlabelled file has {total:,} texts; using a uniform sample of {cap:,} (max_unlabelled)."
+        )
+    return sample
+
+
+def label_unlabelled(ctx: Context, n: int) -> None:
+    """Validation from the user's unlabelled texts: a sample labelled blind by the LLM."""
+    rng = random.Random(f"{ctx.config.seed}:unlabelled-val")
+    sample = rng.sample(ctx.unlabelled, min(n, len(ctx.unlabelled)))
+    batches = [list(b) for b in chunks(sample, ctx.config.verify_batch or 4)]
+    keys = [f"val-unlabelled:{i}" for i in range(len(batches))]
+    todo = [(k, b) for k, b in zip(keys, batches, strict=True) if ctx.store.job_result(k) is None]
+    jobs = [LABEL.job(ctx.task, batch, "label-unlabelled") for _, batch in todo]
+
+    def store(item: tuple[str, list[str]], reply: Any) -> None:
+        key, batch = item
+        rows = (
+            []
+            if isinstance(reply, LLMOutputError)
+            else [
+                NewExample(
+                    t, lab, "val", "validation", 0, {"source": "unlabelled"}, verdict=lab, model=ctx.llm.model
+                )
+                for t, lab in zip(batch, reply.labels, strict=True)
+            ]
+        )
+        ctx.dedup.seed([r.text for r in rows])
+        ctx.store.add_examples(rows, job=key, result=len(rows))
+
+    run_jobs(ctx, jobs, todo, "Labelling unlabelled texts for validation", store)
