@@ -1,7 +1,9 @@
 """Benchmark data sets: loading, validation and the seeded k-shot split.
 
 A data set is either a local folder holding ``test.jsonl`` (one ``{"text": ..., "label": ...}`` object per
-line) and ``labels.json`` (the ordered label names), or a Hugging Face hub name loaded through ``datasets``.
+line) and ``labels.json`` (the ordered label names), optionally ``unlabelled.jsonl`` (``{"text": ...}`` lines:
+the pool setting's in-domain texts, whose labels are never read), or a Hugging Face hub name loaded through
+``datasets``.
 Everything is validated here, before any LLM call is made.
 
 >>> import json, pathlib, tempfile
@@ -60,6 +62,11 @@ class BenchDataset:
             h.update(json.dumps([text, label], ensure_ascii=False).encode("utf-8"))
         return h.hexdigest()
 
+    @property
+    def unlabelled_file(self) -> str | None:
+        """The folder's ``unlabelled.jsonl`` (texts without labels, for the pool setting), if it has one."""
+        return self.meta.get("unlabelled")
+
     def class_counts(self) -> dict[str, int]:
         """Examples per label, in label order (labels absent from the file count 0)."""
         counts = Counter(self.gold)
@@ -105,7 +112,9 @@ def load_folder(path: str | Path, *, name: str | None = None) -> BenchDataset:
                         "labels.json.")
     labels = _read_labels(path / "labels.json")
     texts, gold = _read_jsonl(path / "test.jsonl")
-    return _validated(name or path.resolve().name, texts, gold, labels, source=str(path))
+    pool = path / "unlabelled.jsonl"
+    meta = {"unlabelled": str(pool)} if pool.is_file() else {}
+    return _validated(name or path.resolve().name, texts, gold, labels, source=str(path), meta=meta)
 
 
 def load_hub(hub_name: str, *, name: str | None = None, text_column: str | None = None,
