@@ -31,8 +31,8 @@ def _small_run(llm: FakeLLM, tmp_path: Path, *, max_rounds: int) -> RunResult:
 
 def test_every_action_schema_has_a_registry_entry() -> None:
     assert unregistered_schemas() == []
-    assert list(REGISTRY) == ["generate", "contrast", "drop", "relabel", "describe", "stop"]
-    assert {t for t, s in REGISTRY.items() if s.adds_texts} == {"generate", "contrast"}
+    assert list(REGISTRY) == ["generate", "contrast", "drop", "relabel", "describe", "label_pool", "stop"]
+    assert {t for t, s in REGISTRY.items() if s.adds_texts} == {"generate", "contrast", "label_pool"}
 
 
 def test_agent_prompt_lists_the_registered_tools() -> None:

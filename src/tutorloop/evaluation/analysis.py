@@ -68,6 +68,7 @@ class Analysis(TypedDict):
     n_train: NotRequired[int]
     n_val: NotRequired[int]
     train_counts: NotRequired[dict[str, int]]
+    self_label_weight: NotRequired[float]
 
 
 class RoundRecord(TypedDict):

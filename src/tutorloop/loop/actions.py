@@ -24,6 +24,7 @@ from ..prompts.schemas import (
     DescribeAction,
     DropAction,
     GenerateAction,
+    LabelPoolAction,
     RelabelAction,
     StopAction,
 )
@@ -197,6 +198,17 @@ def _describe(call: ActionCall) -> dict[str, Any]:
     return {"described": action.label}
 
 
+def _label_pool(call: ActionCall) -> dict[str, Any]:
+    from .pool import label_uncertain
+
+    action, ctx = call.decision.action, call.ctx
+    assert isinstance(action, LabelPoolAction)
+    if ctx.pool is None:
+        return {"labelled": 0, "why": "the run has no unlabelled texts (or no sentence encoder)"}
+    key = f"pool:{call.round_idx}:{call.action_idx}"
+    return {"labelled": label_uncertain(ctx, ctx.pool, action.n, round_idx=call.round_idx, key=key)}
+
+
 def _stop(call: ActionCall) -> dict[str, Any]:
     return {"stop": True}  # the runner stops before executing anything; kept for completeness
 
@@ -258,6 +270,16 @@ register(
         _describe,
         '{"tool":"describe","label":L,"description":D} rewrites the description of a label (it guides future '
         "texts).",
+    )
+)
+register(
+    ActionSpec(
+        "label_pool",
+        LabelPoolAction,
+        _label_pool,
+        '{"tool":"label_pool","n":N} labels N of the user\'s unlabelled texts where the classifier is least '
+        "sure (only when the task has unlabelled texts).",
+        adds_texts=True,
     )
 )
 register(

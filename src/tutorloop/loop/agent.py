@@ -127,6 +127,8 @@ def validate_actions(ctx: Context, actions: Sequence[AnyAction], *, decided_by: 
 
 
 def _problem(ctx: Context, action: AnyAction, labels: list[str]) -> str | None:
+    if action.tool == "label_pool" and ctx.pool is None:
+        return "the task has no unlabelled texts to label"
     for field in ("label", "confused_with"):
         value = getattr(action, field, None)
         if value is not None and value not in labels:

@@ -87,6 +87,22 @@ class LoopConfig:
     max_actions_per_round: int = _doc("Most actions the agent may take in one round.", 6)
     temperature: float = _doc("Sampling temperature for generation (verification always uses 0).", 0.9)
     max_unlabelled: int = _doc("Most unlabelled texts read (a uniform sample of a bigger file).", 5000)
+    pool_per_label: int | None = _doc(
+        "With unlabelled texts: pool texts per label that the LLM labels for training in round 0 (spread "
+        "over the labels the encoder's prior gives them, and over the embedding space). None = scaled "
+        "(24 up to 4 labels, 16 up to 10, 8 up to 25, else 4).",
+        None,
+    )
+    self_label_share: float = _doc(
+        "With unlabelled texts: the share of each label's pool texts (those nearest their label anchor "
+        "by margin) added as low-weight self-labelled training examples. 0 = none.",
+        0.3,
+    )
+    self_label_weight: float | None = _doc(
+        "Training weight of a self-labelled example (an LLM-labelled one weighs 1). None = chosen each "
+        "round on the validation set among 0, 0.1 and 0.3.",
+        None,
+    )
     min_improvement: float = _doc("Macro-F1 gain that counts as an improvement for patience.", 0.001)
 
     def __post_init__(self) -> None:
@@ -102,6 +118,10 @@ class LoopConfig:
         _int_in(self, "seed", 0, 2**31 - 1)
         _int_in(self, "max_actions_per_round", 1, 50)
         _int_in(self, "max_unlabelled", 10, 10**7)
+        _int_in(self, "pool_per_label", 0, 1000, optional=True)
+        _float_in(self, "self_label_share", 0.0, 1.0)
+        if self.self_label_weight is not None:
+            _float_in(self, "self_label_weight", 0.0, 1.0)
         if not isinstance(self.verify, bool):
             _fail("verify", "a bool", self.verify)
         _float_in(self, "dedup_threshold", 0.5, 1.0)
@@ -128,8 +148,12 @@ class LoopConfig:
         epc = self.examples_per_call
         calls = math.ceil(epl / epc) + math.ceil(vpl / min(epc, vpl))
         tpl = self.topics_per_label or max(3, min(8, calls))
+        ppl = self.pool_per_label
+        if ppl is None:
+            ppl = _by_labels(n_labels, [(4, 24), (10, 16), (25, 8)], 4)
         return dataclasses.replace(
             self,
+            pool_per_label=ppl,
             examples_per_label=epl,
             val_per_label=vpl,
             targeted_per_round=tpr,

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..data.dedup import Deduper
 from ..data.store import Store
@@ -14,6 +15,9 @@ from ..llm.base import LLM
 from ..llm.ledger import Ledger
 from .config import LoopConfig
 from .task import Task
+
+if TYPE_CHECKING:
+    from .pool import PoolState
 
 
 class BudgetExhausted(Exception):  # noqa: N818 - internal control flow, not an error for users
@@ -112,6 +116,7 @@ class Context:
     run_dir: Path
     unlabelled: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    pool: PoolState | None = None  # the unlabelled pool's embeddings and prior (see .pool)
 
     def warn(self, message: str) -> None:
         """Record a warning for the report and show it."""

@@ -13,6 +13,7 @@ import time
 from ..errors import BudgetError, DataError
 from .context import BudgetExhausted, Context
 from .generation import Topics, curation_jobs, propose_topics, run_generation
+from .pool import curate_pool, thin_labels
 from .userdata import label_unlabelled, store_dev, store_seeds
 from .verification import promote_pending, restore_floor, verify_pending
 
@@ -29,11 +30,17 @@ def curate(ctx: Context) -> Topics:
     try:
         store_seeds(ctx)
         has_dev = store_dev(ctx) > 0
-        topics = propose_topics(ctx)
         epl = cfg.examples_per_label or 24
         per_label = {lab.name: max(0, epl - len(lab.examples)) for lab in ctx.task.labels}
+        n_labels = len(ctx.task.labels)
         if not has_dev and ctx.unlabelled:
-            label_unlabelled(ctx, min(400, (cfg.val_per_label or 4) * len(ctx.task.labels)))
+            n_val = (cfg.val_per_label or 4) * n_labels
+            label_unlabelled(ctx, min(400, n_val if ctx.pool is None else max(60, n_val)))
+        if ctx.pool is not None:  # real texts first; synthetic ones only for labels the pool lacks
+            curate_pool(ctx, ctx.pool, cfg.pool_per_label or 0)
+            thin = set(thin_labels(ctx))
+            per_label = {lab: min(n, 8) if lab in thin else 0 for lab, n in per_label.items()}
+        topics = propose_topics(ctx) if ctx.pool is None or any(per_label.values()) else {}
         jobs = []  # validation first: it is small, and a budget that ends mid-phase still leaves a score
         if not has_dev and not ctx.unlabelled:
             jobs += curation_jobs(ctx, topics, split="val", per_label=cfg.val_per_label or 4)
@@ -41,7 +48,7 @@ def curate(ctx: Context) -> Topics:
         run_generation(ctx, jobs, "Curating examples")
         if cfg.verify:
             verify_pending(ctx, 0)
-        need = topup_targets(ctx, epl)
+        need = topup_targets(ctx, epl) if ctx.pool is None else {}
         if need:
             extra = curation_jobs(ctx, topics, split="train", per_label=need, start=100, tag="+")
             run_generation(ctx, extra, "Topping up thin labels")

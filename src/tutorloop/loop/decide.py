@@ -12,7 +12,7 @@ from ..prompts.schemas import Action, AnyAction
 from .actions import Decision, spec_of
 from .agent import agent_plan
 from .context import Context
-from .policy import policy_plan
+from .policy import policy_plan, pool_plan
 
 _ACTION: TypeAdapter[AnyAction] = TypeAdapter(Action)
 
@@ -42,6 +42,8 @@ def decide(ctx: Context, round_idx: int, best: RoundRecord) -> tuple[str, list[D
                 d.decided_by = "policy (agent gave no usable action)"
             decisions += fallback
             diagnosis = (diagnosis + " | " if diagnosis else "") + why
+    elif ctx.pool is not None:
+        diagnosis, decisions = pool_plan(analysis, ctx.config)
     else:
         diagnosis, decisions = policy_plan(analysis, ctx.config)
     rows: list[PlannedAction] = [

@@ -130,6 +130,8 @@ def curation_jobs(
     by_label = []
     for lab in ctx.task.label_names:
         want = per_label.get(lab, 0) if isinstance(per_label, dict) else per_label
+        if want <= 0:
+            continue
         rng = random.Random(f"{ctx.config.seed}:{split}:{lab}")
         styles = list(STYLES)
         rng.shuffle(styles)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..evaluation.analysis import Analysis
-from ..prompts.schemas import ContrastAction, DropAction, GenerateAction
+from ..prompts.schemas import ContrastAction, DropAction, GenerateAction, LabelPoolAction
 from .actions import Decision
 from .config import LoopConfig
 
@@ -142,3 +142,19 @@ def _underrepresented(analysis: Mapping[str, Any]) -> list[tuple[str, int, float
     median = float(statistics.median(have.values()))
     few = [(lab, n, median) for lab, n in have.items() if n < 0.5 * median]
     return sorted(few, key=lambda t: (t[1], t[0]))
+
+
+def pool_plan(analysis: Analysis, config: LoopConfig) -> tuple[str, list[Decision]]:
+    """The policy with unlabelled texts: the LLM labels the real texts where a label helps most (where the
+    classifier and the label-anchor prior disagree, or the classifier is least sure) instead of writing
+    synthetic ones, which a small LLM writes far worse than it labels.
+
+    >>> a = {"metrics": {"macro_f1": 0.5}, "weak_labels": [], "confusions": [], "implausible": []}
+    >>> [d.action.tool for d in pool_plan(a, LoopConfig().resolved(4))[1]]
+    ['label_pool']
+    """
+    n = config.targeted_per_round or 16
+    weak = ", ".join(f"{w['label']} (F1 {w['f1']:.2f})" for w in analysis["weak_labels"][:3])
+    diagnosis = f"Weakest labels: {weak or 'none'}. The LLM labels {n} uncertain unlabelled texts."
+    action = LabelPoolAction(tool="label_pool", n=n, reason="uncertain unlabelled texts")
+    return diagnosis, [Decision(action, "policy", f"{n} texts where the classifier is least sure")]

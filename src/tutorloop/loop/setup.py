@@ -22,6 +22,7 @@ from ..llm.base import LLM
 from ..llm.ledger import Ledger
 from .config import LoopConfig
 from .context import UI, Budget, Context
+from .pool import open_pool
 from .task import Task
 from .userdata import read_unlabelled
 
@@ -127,6 +128,7 @@ def open_context(setup: RunSetup, llm: LLM, *, progress: bool = True) -> Context
     ctx.dedup.seed([e["text"] for e in store.examples(status=None)])
     if task.unlabelled is not None:
         ctx.unlabelled = read_unlabelled(ctx)
+        ctx.pool = open_pool(ctx)
     return ctx
 
 

