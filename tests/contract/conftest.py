@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tutorloop.classifiers import make_classifier
+from tutorloop.classifiers import KINDS, make_classifier, registry
 from tutorloop.data.io import read_labelled
 
 TINY = Path(__file__).parent / "tiny.jsonl"
@@ -29,6 +29,27 @@ HELD_OUT = [
     ("The laptop update fixed the wifi bug", "tech"),
     ("The app needs more memory on the new phone", "tech"),
 ]
+
+
+def require_kind(kind: str) -> None:
+    """Skip the calling test when ``kind``'s extra is not installed (the base install has tfidf only)."""
+    for module in registry.get(kind).requires:
+        pytest.importorskip(
+            module, reason=f"the {kind!r} classifier needs tutorloop[{registry.get(kind).extra}]"
+        )
+
+
+@pytest.fixture(name="require_kind", scope="session")
+def _require_kind_fixture():
+    """``require_kind(kind)`` in a test: skip it when ``kind``'s extra is not installed."""
+    return require_kind
+
+
+@pytest.fixture(params=KINDS)
+def kind(request) -> str:
+    """Every registered classifier kind; kinds whose extra is missing are skipped."""
+    require_kind(request.param)
+    return request.param
 
 
 @pytest.fixture(scope="session")
@@ -56,17 +77,27 @@ def _torch_threads() -> None:
         pass
 
 
+class Fitted:
+    """``fitted(kind)``: a classifier of ``kind`` trained once per session on the tiny set (skipped when its
+    extra is missing); ``fitted.returned[kind]`` is what its ``fit`` returned."""
+
+    def __init__(self, data: tuple[list[str], list[str]]) -> None:
+        self.data = data
+        self.models: dict[str, object] = {}
+        self.returned: dict[str, object] = {}
+
+    def __call__(self, kind: str):
+        require_kind(kind)
+        if kind not in self.models:
+            clf = make_classifier(kind, **FAST_PARAMS.get(kind, {}))
+            self.returned[kind] = clf.fit(*self.data)
+            self.models[kind] = clf
+        return self.models[kind]
+
+
 @pytest.fixture(scope="session")
-def fitted(tiny, _torch_threads):
-    """``fitted(kind)``: a classifier of ``kind`` trained once per session on the tiny set."""
-    cache: dict[str, object] = {}
-
-    def get(kind: str):
-        if kind not in cache:
-            cache[kind] = make_classifier(kind, **FAST_PARAMS[kind]).fit(*tiny)
-        return cache[kind]
-
-    return get
+def fitted(tiny, _torch_threads) -> Fitted:
+    return Fitted(tiny)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 
 from tutorloop.classifiers import encoder as encoder_mod
 from tutorloop.classifiers import load, make_classifier
-from tutorloop.classifiers.artifact import FORMAT_VERSION, sha256_file
+from tutorloop.classifiers.manifest import FORMAT_VERSION, sha256_file
 from tutorloop.errors import ArtifactError, ConfigError
 
 
@@ -138,7 +138,8 @@ def test_missing_extra_names_pip_command(monkeypatch):
         make_classifier("setfit")
 
 
-def test_shared_encoder_is_cached_and_normalised(monkeypatch, _torch_threads):
+def test_shared_encoder_is_cached_and_normalised(monkeypatch, _torch_threads, require_kind):
+    require_kind("embed")
     enc = encoder_mod.get_encoder()
     assert encoder_mod.get_encoder(None) is enc
     calls: list[int] = []
@@ -159,7 +160,8 @@ def test_onnx_export_is_reused_between_saves(fitted, saved, tmp_path, monkeypatc
     assert load(path).manifest["model"]["quantized"] == "int8-dynamic-per-channel"
 
 
-def test_fp32_option(tiny, tmp_path, held_out):
+def test_fp32_option(tiny, tmp_path, held_out, require_kind):
+    require_kind("embed")
     clf = make_classifier("embed", quantize=False).fit(*tiny)
     model = load(clf.save(tmp_path / "fp32"))
     assert model.manifest["model"]["quantized"] is None

@@ -124,4 +124,4 @@ def test_serve_imports_no_llm_route():
 
     src = (Path(__file__).parents[2] / "src/tutorloop/serve/app.py").read_text()
     modules = {n.module for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom) and n.level}
-    assert modules <= {"classifiers.artifact", "errors", "types"}
+    assert modules <= {"classifiers.loader", "errors", "types"}

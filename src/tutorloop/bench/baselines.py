@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, create_model
 
+from ..classifiers import KINDS
 from ..errors import ConfigError, LLMOutputError
 from ..llm.base import StructuredJob
 from ..llm.ledger import Ledger
@@ -92,14 +93,17 @@ def zero_shot_sim(cell: Cell) -> MethodOutput:
     return _similarity(cell, list(cell.dataset.labels), "label names")
 
 
-@register_method("zero-shot-sim-desc",
-                 description="nearest 'name: description' (label descriptions from the tasks file)")
+@register_method(
+    "zero-shot-sim-desc", description="nearest 'name: description' (label descriptions from the tasks file)"
+)
 def zero_shot_sim_desc(cell: Cell) -> MethodOutput:
     descs = cell.task.label_descriptions
     if not descs:
-        raise ConfigError(f"zero-shot-sim-desc needs label descriptions for '{cell.dataset.name}' in the "
-                          "tasks file (labels: {name: description}); none are given. Drop the method or "
-                          "add them.")
+        raise ConfigError(
+            f"zero-shot-sim-desc needs label descriptions for '{cell.dataset.name}' in the "
+            "tasks file (labels: {name: description}); none are given. Drop the method or "
+            "add them."
+        )
     anchors = [f"{lab}: {descs[lab]}" if descs.get(lab) else lab for lab in cell.dataset.labels]
     return _similarity(cell, anchors, "label names with descriptions")
 
@@ -109,8 +113,9 @@ def _similarity(cell: Cell, anchors: list[str], what: str) -> MethodOutput:
     labels = list(cell.dataset.labels)
     texts = cell.eval_texts
     preds = _nearest(encoder, texts, anchors, labels)
-    tput = measure_throughput(lambda xs: _nearest(encoder, xs, anchors, labels), texts,
-                              cell.settings.throughput_texts)
+    tput = measure_throughput(
+        lambda xs: _nearest(encoder, xs, anchors, labels), texts, cell.settings.throughput_texts
+    )
     return MethodOutput(predictions=preds, throughput=tput, extra={"anchors": what})
 
 
@@ -129,9 +134,11 @@ def label_schema(labels: Sequence[str]) -> type[BaseModel]:
 def zero_shot_messages(description: str, labels: Sequence[str], text: str) -> list[dict[str, str]]:
     """Label-list-first prompt: the fixed part (task, labels) first so llama.cpp reuses its cached prefix."""
     listing = "\n".join(f"- {lab}" for lab in labels)
-    system = (f"You are a text classifier. Task: {description}\n"
-              f"Labels (answer with exactly one of these names):\n{listing}\n"
-              'Reply with JSON {"label": "<one label name>"} and nothing else.')
+    system = (
+        f"You are a text classifier. Task: {description}\n"
+        f"Labels (answer with exactly one of these names):\n{listing}\n"
+        'Reply with JSON {"label": "<one label name>"} and nothing else.'
+    )
     return [{"role": "system", "content": system}, {"role": "user", "content": f"Text: {text}"}]
 
 
@@ -148,35 +155,59 @@ def llm_sample_positions(n_eval: int, sample: int, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(n_eval), sample))
 
 
-@register_method("zero-shot-llm", needs_llm=True, uses=("llm_sample", "k"),
-                 description="the LLM labels the texts itself (JSON-schema constrained, temperature 0)")
+@register_method(
+    "zero-shot-llm",
+    needs_llm=True,
+    uses=("llm_sample", "k"),
+    description="the LLM labels the texts itself (JSON-schema constrained, temperature 0)",
+)
 def zero_shot_llm(cell: Cell) -> MethodOutput:
     llm = cell.llm
     labels = list(cell.dataset.labels)
     schema = label_schema(labels)
     texts = cell.eval_texts
     positions = llm_sample_positions(len(texts), cell.settings.llm_sample, cell.seed)
-    jobs = [StructuredJob(messages=zero_shot_messages(cell.task.description, labels, texts[p]), schema=schema,
-                          temperature=0.0, max_tokens=64, purpose="bench-zero-shot") for p in positions]
+    jobs = [
+        StructuredJob(
+            messages=zero_shot_messages(cell.task.description, labels, texts[p]),
+            schema=schema,
+            temperature=0.0,
+            max_tokens=64,
+            purpose="bench-zero-shot",
+        )
+        for p in positions
+    ]
     ledger = _fresh_ledger(llm)
     start = time.perf_counter()
     replies = llm.structured_many(jobs)
     elapsed = max(time.perf_counter() - start, 1e-9)
-    preds = [INVALID if isinstance(r, LLMOutputError) else str(r.label) for r in replies]  # type: ignore[union-attr]
+    preds = [INVALID if isinstance(r, LLMOutputError) else str(r.label) for r in replies]
     tokens, calls, hits = _ledger_usage(ledger)
     invalid = sum(p == INVALID for p in preds)
     notes = []
     if len(positions) < len(texts):
-        notes.append(f"zero-shot LLM scored on a seeded random sample of {len(positions)} of {len(texts)} "
-                     "texts")
+        notes.append(
+            f"zero-shot LLM scored on a seeded random sample of {len(positions)} of {len(texts)} texts"
+        )
     if invalid:
         notes.append(f"{invalid} replies never matched the schema (counted wrong)")
     if hits:
         notes.append(f"{hits} of {calls} LLM replies came from the cache: throughput overstated")
-    return MethodOutput(predictions=preds, positions=positions, llm_tokens=tokens, llm_calls=calls,
-                        throughput=len(positions) / elapsed, notes=notes,
-                        extra={"n_classified": len(positions), "invalid": invalid, "cache_hits": hits,
-                               "tokens_per_text": tokens / max(1, len(positions)), "llm_seconds": elapsed})
+    return MethodOutput(
+        predictions=preds,
+        positions=positions,
+        llm_tokens=tokens,
+        llm_calls=calls,
+        throughput=len(positions) / elapsed,
+        notes=notes,
+        extra={
+            "n_classified": len(positions),
+            "invalid": invalid,
+            "cache_hits": hits,
+            "tokens_per_text": tokens / max(1, len(positions)),
+            "llm_seconds": elapsed,
+        },
+    )
 
 
 # -- few-shot ----------------------------------------------------------------------------------------
@@ -193,9 +224,15 @@ def _few_shot(kind: str) -> Callable[[Cell], MethodOutput]:
         # scored in memory: exporting fresh SetFit weights to ONNX took minutes on 2 cores, per seed
         preds = [str(p) for p in clf.predict(cell.eval_texts)]
         tput = measure_throughput(clf.predict, cell.eval_texts, cell.settings.throughput_texts)
-        return MethodOutput(predictions=preds, throughput=tput,
-                            extra={"n_train": len(cell.split.train_idx), "train_s": round(train_s, 2),
-                                   "inference": "in-memory classifier"})
+        return MethodOutput(
+            predictions=preds,
+            throughput=tput,
+            extra={
+                "n_train": len(cell.split.train_idx),
+                "train_s": round(train_s, 2),
+                "inference": "in-memory classifier",
+            },
+        )
 
     method.__name__ = f"few_shot_{kind}"
     method.__doc__ = f"A {kind} classifier fitted on the k real examples per class of the split."
@@ -213,9 +250,13 @@ def _seed_param(kind: str, seed: int) -> dict[str, Any]:
     return {}
 
 
-for _kind in ("setfit", "embed", "tfidf"):
-    register_method(f"few-shot-{_kind}", needs_fewshot=True, uses=("k",),
-                    description=f"{_kind} classifier on k real labelled examples per class")(_few_shot(_kind))
+for _kind in KINDS:
+    register_method(
+        f"few-shot-{_kind}",
+        needs_fewshot=True,
+        uses=("k",),
+        description=f"{_kind} classifier on k real labelled examples per class",
+    )(_few_shot(_kind))
 
 
 # -- tutorloop and single-pass -----------------------------------------------------------------------
@@ -233,8 +274,16 @@ def _run_loop(cell: Cell, config: Any) -> tuple[Any, MethodOutput]:
     _fresh_ledger(llm)
     # an interrupted cell left a run folder behind: continue it instead of paying for its curation again
     resume = (cell.run_dir / "config.json").is_file()
-    result = run(_loop_task(cell), llm=llm, classifier=cell.settings.classifier, config=config,
-                 out=cell.run_dir, resume=resume, progress=False, llm_spec=cell.settings.llm_spec or None)
+    result = run(
+        _loop_task(cell),
+        llm=llm,
+        classifier=cell.settings.classifier,
+        config=config,
+        out=cell.run_dir,
+        resume=resume,
+        progress=False,
+        llm_spec=cell.settings.llm_spec or None,
+    )
     if (cell.run_dir / "model").is_dir():
         preds, tput = _score_artifact(cell.run_dir / "model", cell)
         inference = "saved artifact (tutorloop.load)"
@@ -245,19 +294,34 @@ def _run_loop(cell: Cell, config: Any) -> tuple[Any, MethodOutput]:
     ledger = dict(result.ledger or {})
     history = [_round_summary(h) for h in (result.history or [])]
     best = next((h for h in history if h.get("round") == result.best_round), history[-1] if history else {})
-    extra = {"best_round": result.best_round, "rounds": len(history), "n_train": best.get("n_train"),
-             "history": history, "ledger": ledger, "run_dir": str(cell.run_dir), "inference": inference,
-             "config": config.to_dict() if hasattr(config, "to_dict") else None}
+    extra = {
+        "best_round": result.best_round,
+        "rounds": len(history),
+        "n_train": best.get("n_train"),
+        "history": history,
+        "ledger": ledger,
+        "run_dir": str(cell.run_dir),
+        "inference": inference,
+        "config": config.to_dict() if hasattr(config, "to_dict") else None,
+    }
     tokens = int(ledger.get("work_tokens", ledger.get("total_tokens", 0)))
-    return result, MethodOutput(predictions=preds, llm_tokens=tokens,
-                                llm_calls=int(ledger.get("calls", 0)), throughput=tput, extra=extra)
+    return result, MethodOutput(
+        predictions=preds,
+        llm_tokens=tokens,
+        llm_calls=int(ledger.get("calls", 0)),
+        throughput=tput,
+        extra=extra,
+    )
 
 
 def _round_summary(h: dict[str, Any]) -> dict[str, Any]:
     """The per-round facts worth keeping in results.json (the loop's ``accuracy``/``macro_f1`` are on its
     own synthetic validation set, hence the ``val_`` prefix)."""
-    out = {k: h[k] for k in ("round", "n_train", "n_val", "added", "dropped", "tokens", "seconds",
-                             "decided_by") if k in h}
+    out: dict[str, Any] = {
+        k: h[k]
+        for k in ("round", "n_train", "n_val", "added", "dropped", "tokens", "seconds", "decided_by")
+        if k in h
+    }
     out.update({f"val_{k}": h[k] for k in ("accuracy", "macro_f1") if k in h})
     return out
 
@@ -274,8 +338,12 @@ def _loop_config(cell: Cell, **overrides: Any) -> Any:
     return LoopConfig(**params)
 
 
-@register_method("tutorloop", needs_llm=True, uses=_LOOP_USES,
-                 description="full Curate-Train-Refine loop from the label names and a one-line description")
+@register_method(
+    "tutorloop",
+    needs_llm=True,
+    uses=_LOOP_USES,
+    description="full Curate-Train-Refine loop from the label names and a one-line description",
+)
 def tutorloop_full(cell: Cell) -> MethodOutput:
     _, out = _run_loop(cell, _loop_config(cell))
     return out
@@ -300,8 +368,13 @@ def _single_pass_size(full: dict[str, Any], base: int, n_labels: int) -> int:
     return min(max(base, scaled, final), 1000)
 
 
-@register_method("single-pass", needs_llm=True, after=("tutorloop",), uses=_LOOP_USES,
-                 description="curation only (round 0) at the full loop's LLM token budget")
+@register_method(
+    "single-pass",
+    needs_llm=True,
+    after=("tutorloop",),
+    uses=_LOOP_USES,
+    description="curation only (round 0) at the full loop's LLM token budget",
+)
 def single_pass(cell: Cell) -> MethodOutput:
     full = cell.done.get("tutorloop")
     n_labels = len(cell.dataset.labels)
@@ -309,13 +382,16 @@ def single_pass(cell: Cell) -> MethodOutput:
         budget = int(full["llm_tokens"])
         epl = _single_pass_size(full, _loop_config(cell).resolved(n_labels).examples_per_label, n_labels)
         config = _loop_config(cell, max_rounds=0, token_budget=budget, examples_per_label=epl)
-        note = (f"single-pass: token_budget = the full loop's {budget:,} tokens, asking for "
-                f"{epl} examples per label (round 0's request scaled to spend that budget)")
+        note = (
+            f"single-pass: token_budget = the full loop's {budget:,} tokens, asking for "
+            f"{epl} examples per label (round 0's request scaled to spend that budget)"
+        )
     else:
         config = _loop_config(cell, max_rounds=0)
         budget, epl = None, None
-        note = ("single-pass: no finished full-loop cell to match, so default curation size and no token "
-                "budget")
+        note = (
+            "single-pass: no finished full-loop cell to match, so default curation size and no token budget"
+        )
     _, out = _run_loop(cell, config)
     out.notes.append(note)
     out.extra.update({"token_budget": budget, "examples_per_label": epl})

@@ -139,9 +139,15 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def register_method(name: str, *, description: str = "", needs_llm: bool = False, needs_fewshot: bool = False,
-                    after: tuple[str, ...] = (),
-                    uses: tuple[str, ...] = ()) -> Callable[[MethodFn], MethodFn]:
+def register_method(
+    name: str,
+    *,
+    description: str = "",
+    needs_llm: bool = False,
+    needs_fewshot: bool = False,
+    after: tuple[str, ...] = (),
+    uses: tuple[str, ...] = (),
+) -> Callable[[MethodFn], MethodFn]:
     """Decorator adding a method to :data:`METHODS`.
 
     ``after``: methods whose results this one reads (they run first within a data set and seed when
@@ -150,8 +156,15 @@ def register_method(name: str, *, description: str = "", needs_llm: bool = False
     """
 
     def deco(fn: MethodFn) -> MethodFn:
-        METHODS[name] = Method(name=name, fn=fn, description=description, needs_llm=needs_llm,
-                               needs_fewshot=needs_fewshot, after=after, uses=uses)
+        METHODS[name] = Method(
+            name=name,
+            fn=fn,
+            description=description,
+            needs_llm=needs_llm,
+            needs_fewshot=needs_fewshot,
+            after=after,
+            uses=uses,
+        )
         return fn
 
     return deco
@@ -165,8 +178,12 @@ def resolve_methods(names: list[str]) -> list[Method]:
     if unknown:
         import difflib
 
-        hints = [f"'{u}' (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(u, METHODS, n=1))
-                 else f"'{u}'" for u in unknown]
+        hints = [
+            f"'{u}' (did you mean '{close[0]}'?)"
+            if (close := difflib.get_close_matches(u, METHODS, n=1))
+            else f"'{u}'"
+            for u in unknown
+        ]
         raise ConfigError(f"Unknown benchmark method(s): {', '.join(hints)}. Known: {', '.join(METHODS)}.")
     if len(set(names)) != len(names):
         raise ConfigError(f"A method is listed twice in {names}; list each once.")

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ..errors import DataError, NotTrainedError
+from .writer import write_artifact
 
 
 def data_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
@@ -93,10 +94,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         data_hash: str | None = None,
         extra: dict | None = None,
     ) -> Path:
-        """Write a self-contained artifact directory (see :mod:`tutorloop.classifiers.artifact`)."""
+        """Write a self-contained artifact directory (see :mod:`tutorloop.classifiers.manifest`)."""
         self._check_fitted()
-        from .artifact import write_artifact
-
         return write_artifact(self, path, metrics=metrics, data_hash=data_hash, extra=extra)
 
     # -- for subclasses ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..config import user_dir
 from ..errors import ConfigError
+from .registry import require
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 OPSET = 17
@@ -61,8 +62,6 @@ def resolve_encoder(name: str | None) -> str:
 
 def load_sentence_transformer(name: str | None) -> Any:
     """A sentence-transformers model on CPU; the packaged default loads with ``HF_HUB_OFFLINE=1``."""
-    from . import require
-
     require(("torch", "sentence_transformers"), "embed", "The sentence encoder")
     source = resolve_encoder(name)
     if Path(source).exists():

@@ -14,8 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from .base import TextClassifier
-
-MODEL_FILE = "model.skops"
+from .predictors import SKOPS_FILE
 
 
 class TfidfClassifier(TextClassifier):
@@ -85,7 +84,7 @@ class TfidfClassifier(TextClassifier):
         return {"unit": "characters", "max_chars": self.max_chars}
 
     def _save_model(self, directory: Path) -> dict[str, Any]:
-        from .artifact import dump_skops
+        import skops.io as sio
 
-        dump_skops(self.pipeline_, directory / MODEL_FILE)
-        return {"files": [MODEL_FILE]}
+        sio.dump(self.pipeline_, directory / SKOPS_FILE)  # skops, not pickle: loads with an allow-list
+        return {"files": [SKOPS_FILE]}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..classifiers import registry
 from ..errors import ConfigError
 
 _DEFAULT_METHODS = "tutorloop,single-pass,zero-shot-sim,zero-shot-llm,few-shot-setfit"
@@ -16,47 +17,122 @@ _DEFAULT_METHODS = "tutorloop,single-pass,zero-shot-sim,zero-shot-llm,few-shot-s
 def _methods(value: str) -> list[str]:
     names = [m.strip() for m in value.split(",") if m.strip()]
     if not names:
-        raise ConfigError("--methods is empty; give a comma-separated list such as "
-                          "zero-shot-sim,few-shot-setfit.")
+        raise ConfigError(
+            "--methods is empty; give a comma-separated list such as zero-shot-sim,few-shot-setfit."
+        )
     return names
 
 
 @click.command("bench")
-@click.option("--data", "data", multiple=True, required=True, metavar="PATH_OR_HUB_NAME",
-              help="A folder with test.jsonl + labels.json, or a Hugging Face hub name (hf:NAME). "
-                   "Repeatable.")
-@click.option("--llm", "llm_spec", default="local", show_default=True,
-              help="LLM spec for the LLM-based methods (local, local:smollm2, openai:MODEL, ...).")
-@click.option("--classifier", default="embed", show_default=True, help="Classifier the loop methods train.")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    metavar="PATH_OR_HUB_NAME",
+    help="A folder with test.jsonl + labels.json, or a Hugging Face hub name (hf:NAME). Repeatable.",
+)
+@click.option(
+    "--llm",
+    "llm_spec",
+    default="local",
+    show_default=True,
+    help="LLM spec for the LLM-based methods (local, local:smollm2, openai:MODEL, ...).",
+)
+@click.option(
+    "--classifier",
+    default="embed",
+    show_default=True,
+    help=f"Classifier the loop methods train: {', '.join(registry.names())}.",
+)
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(1, 100), help="Seeds 0..N-1.")
-@click.option("--methods", "methods", default=_DEFAULT_METHODS, show_default=True,
-              help="Comma-separated methods: tutorloop, single-pass, zero-shot-sim, zero-shot-sim-desc, "
-                   "zero-shot-llm, few-shot-setfit, few-shot-embed, few-shot-tfidf.")
-@click.option("--llm-sample", default=200, show_default=True, type=click.IntRange(0),
-              help="Texts the zero-shot LLM classifies per data set and seed (0 = all).")
-@click.option("--k", default=8, show_default=True, type=click.IntRange(0),
-              help="Real examples per class in the few-shot pool; removed from every method's "
-                   "evaluation set.")
-@click.option("--out", default="bench-results", show_default=True, type=click.Path(file_okay=False),
-              help="Output folder; re-running with the same folder resumes (finished cells are skipped).")
+@click.option(
+    "--methods",
+    "methods",
+    default=_DEFAULT_METHODS,
+    show_default=True,
+    help="Comma-separated methods: tutorloop, single-pass, zero-shot-sim, zero-shot-sim-desc, "
+    "zero-shot-llm, " + ", ".join(f"few-shot-{k}" for k in registry.names()) + ".",
+)
+@click.option(
+    "--llm-sample",
+    default=200,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Texts the zero-shot LLM classifies per data set and seed (0 = all).",
+)
+@click.option(
+    "--k",
+    default=8,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Real examples per class in the few-shot pool; removed from every method's evaluation set.",
+)
+@click.option(
+    "--out",
+    default="bench-results",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder; re-running with the same folder resumes (finished cells are skipped).",
+)
 @click.option("--rounds", type=click.IntRange(0, 50), default=None, help="Override the loop's max_rounds.")
-@click.option("--examples-per-label", type=click.IntRange(1, 1000), default=None,
-              help="Override the loop's examples_per_label.")
-@click.option("--loop-param", "loop_params", multiple=True, metavar="KEY=VALUE",
-              help="Another LoopConfig field for the loop methods, e.g. time_budget_s=900. Repeatable.")
-@click.option("--tasks", "tasks_path", type=click.Path(dir_okay=False), default=None,
-              help="Tasks file with a one-line description per data set [default: benchmarks/tasks.yaml].")
-@click.option("--cache/--no-cache", default=False, show_default=True,
-              help="Use the LLM response cache (off by default so tokens and timings are real).")
-@click.option("--throughput-texts", default=1000, show_default=True, type=click.IntRange(1),
-              help="Texts used to time each classifier's inference.")
+@click.option(
+    "--examples-per-label",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Override the loop's examples_per_label.",
+)
+@click.option(
+    "--loop-param",
+    "loop_params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Another LoopConfig field for the loop methods, e.g. time_budget_s=900. Repeatable.",
+)
+@click.option(
+    "--tasks",
+    "tasks_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Tasks file with a one-line description per data set [default: benchmarks/tasks.yaml].",
+)
+@click.option(
+    "--cache/--no-cache",
+    default=False,
+    show_default=True,
+    help="Use the LLM response cache (off by default so tokens and timings are real).",
+)
+@click.option(
+    "--throughput-texts",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Texts used to time each classifier's inference.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-@click.option("--report-only", is_flag=True,
-              help="Run nothing: rewrite results.json/.md and the plot from the finished cells in --out.")
-def bench_cmd(data: tuple[str, ...], llm_spec: str, classifier: str, seeds: int, methods: str,
-              llm_sample: int, k: int, out: str, rounds: int | None, examples_per_label: int | None,
-              loop_params: tuple[str, ...], tasks_path: str | None, cache: bool, throughput_texts: int,
-              no_progress: bool, report_only: bool) -> None:
+@click.option(
+    "--report-only",
+    is_flag=True,
+    help="Run nothing: rewrite results.json/.md and the plot from the finished cells in --out.",
+)
+def bench_cmd(
+    data: tuple[str, ...],
+    llm_spec: str,
+    classifier: str,
+    seeds: int,
+    methods: str,
+    llm_sample: int,
+    k: int,
+    out: str,
+    rounds: int | None,
+    examples_per_label: int | None,
+    loop_params: tuple[str, ...],
+    tasks_path: str | None,
+    cache: bool,
+    throughput_texts: int,
+    no_progress: bool,
+    report_only: bool,
+) -> None:
     """Benchmark tutorloop against zero- and few-shot baselines on labelled test sets.
 
     \b
@@ -70,9 +146,16 @@ def bench_cmd(data: tuple[str, ...], llm_spec: str, classifier: str, seeds: int,
 
     names = _methods(methods)
     chosen = resolve_methods(names)
-    settings = BenchSettings(k=k, llm_sample=llm_sample, classifier=classifier, rounds=rounds,
-                             examples_per_label=examples_per_label, throughput_texts=throughput_texts,
-                             llm_spec=llm_spec, loop_params=_loop_params(loop_params))
+    settings = BenchSettings(
+        k=k,
+        llm_sample=llm_sample,
+        classifier=classifier,
+        rounds=rounds,
+        examples_per_label=examples_per_label,
+        throughput_texts=throughput_texts,
+        llm_spec=llm_spec,
+        loop_params=_loop_params(loop_params),
+    )
     if any("classifier" in m.uses for m in chosen):
         from ..classifiers import classifier_class
 
@@ -85,9 +168,18 @@ def bench_cmd(data: tuple[str, ...], llm_spec: str, classifier: str, seeds: int,
 
     tasks = tasks_path if tasks_path is not None else default_tasks_path()
     command = "tutorloop " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
-    results = run_bench(list(data), methods=names, seeds=seeds, out=Path(out), settings=settings,
-                        llm_factory=make_llm, tasks=tasks, command=command, progress=not no_progress,
-                        report_only=report_only)
+    results = run_bench(
+        list(data),
+        methods=names,
+        seeds=seeds,
+        out=Path(out),
+        settings=settings,
+        llm_factory=make_llm,
+        tasks=tasks,
+        command=command,
+        progress=not no_progress,
+        report_only=report_only,
+    )
     _echo_summary(results, Path(out))
     if results.get("failures"):
         raise click.exceptions.Exit(1)
@@ -116,9 +208,14 @@ def _echo_summary(results: dict, out: Path) -> None:
     for r in results["summary"]:
         tput = r.get("throughput_mean")
         acc = f"{100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f}"
-        table.add_row(r["dataset"], r["method"], acc,
-                      f"{100 * r['macro_f1_mean']:.1f}", f"{r['llm_tokens_mean']:,.0f}",
-                      "" if tput is None else f"{tput:,.1f}")
+        table.add_row(
+            r["dataset"],
+            r["method"],
+            acc,
+            f"{100 * r['macro_f1_mean']:.1f}",
+            f"{r['llm_tokens_mean']:,.0f}",
+            "" if tput is None else f"{tput:,.1f}",
+        )
     console = Console()
     console.print(table)
     for f in results.get("failures", []):

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..classifiers import registry
 from ..errors import ConfigError, DataError
 
-_KIND_CHOICE = click.Choice(["tfidf", "embed", "setfit"])
+_KIND_CHOICE = click.Choice(registry.names())
 
 
 def console(stderr: bool = False) -> Any:
@@ -22,7 +24,7 @@ def console(stderr: bool = False) -> Any:
     return Console(stderr=stderr)
 
 
-def metrics_report(out: Any, m: dict[str, Any], title: str) -> None:
+def metrics_report(out: Any, m: Mapping[str, Any], title: str) -> None:
     """Print accuracy, macro-F1, a per-class table and the confusion matrix with rich."""
     from rich.table import Table
 
@@ -67,7 +69,9 @@ def _split(texts: list[str], labels: list[str], holdout: float, seed: int):
 
 @click.command("train")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--classifier", "kind", type=_KIND_CHOICE, default="tfidf", show_default=True)
+@click.option(
+    "--classifier", "kind", type=_KIND_CHOICE, default="tfidf", show_default=True, help=registry.help_text()
+)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
@@ -117,8 +121,8 @@ def train_cmd(
     metrics: dict[str, Any] = {}
     if te_x:
         proba = clf.predict_proba(te_x)
-        metrics = evaluate(te_y, clf.classes_[proba.argmax(1)], list(clf.classes_), proba=proba)
-        metrics["split"] = f"stratified holdout {holdout:g}, seed {seed}"
+        scores = evaluate(te_y, clf.classes_[proba.argmax(1)], list(clf.classes_), proba=proba)
+        metrics = {**scores, "split": f"stratified holdout {holdout:g}, seed {seed}"}
     path = clf.save(
         out,
         metrics=metrics,
@@ -203,6 +207,7 @@ def predict_cmd(
             )
             click.echo(f"{row['label']}\t{probs}")
         return
+    assert input_path is not None  # checked above: exactly one of TEXT and --input
     _predict_file(model, input_path, text_column, output, batch_size)
 
 

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException
 
-from ..classifiers.artifact import load
+from ..classifiers.loader import load
 from ..errors import DataError, TutorloopError
 
 
