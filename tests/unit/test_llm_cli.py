@@ -24,8 +24,8 @@ def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 
 @pytest.mark.parametrize("argv,first_words", [
     (["llm", "check", "--llm", "opnai:gpt-4o"], "ConfigError: Unknown LLM backend 'opnai'"),
-    pytest.param(["llm", "check", "--llm", "local:/no/such/model.gguf"], "LLMModelError: Model file not found",
-                 marks=needs_local),
+    pytest.param(["llm", "check", "--llm", "local:/no/such/model.gguf"],
+                 "LLMModelError: Model file not found", marks=needs_local),
     (["llm", "check", "--llm", "openai:gpt-4o-mini"], "LLMAuthError: No API key"),
     (["llm", "check", "--llm", "local:smolm2"], "ConfigError: Unknown local model 'smolm2'. Did you mean"),
 ])

@@ -68,12 +68,6 @@ def _score_artifact(folder: Path, cell: Cell) -> tuple[list[str], float]:
     return preds, measure_throughput(predictor.predict, texts, cell.settings.throughput_texts)
 
 
-def _fresh_ledger(llm: Any) -> Ledger:
-    """A new ledger for one cell, at the backend's prices."""
-    llm.ledger = Ledger(cost_per_1k=getattr(llm.ledger, "cost_per_1k", (0.0, 0.0)))
-    return llm.ledger
-
-
 def _ledger_usage(ledger: Ledger) -> tuple[int, int, int]:
     """(tokens, calls, cache hits) over every entry: a cached reply still counts the tokens it cost."""
     entries = list(ledger.entries)
@@ -177,7 +171,8 @@ def zero_shot_llm(cell: Cell) -> MethodOutput:
         )
         for p in positions
     ]
-    ledger = _fresh_ledger(llm)
+    ledger = Ledger(cost_per_1k=getattr(llm.ledger, "cost_per_1k", (0.0, 0.0)))
+    llm = llm.recording_to(ledger)  # the cell's own ledger; the shared LLM object is not changed
     start = time.perf_counter()
     replies = llm.structured_many(jobs)
     elapsed = max(time.perf_counter() - start, 1e-9)
@@ -267,20 +262,23 @@ def _loop_task(cell: Cell) -> Any:
     return Task.from_labels(cell.task.description, list(cell.dataset.labels))
 
 
-def _run_loop(cell: Cell, config: Any) -> tuple[Any, MethodOutput]:
+def _run_loop(cell: Cell, config: Any, *, unlabelled: Any = None) -> tuple[Any, MethodOutput]:
+    """Run (or, for an interrupted cell, resume: resume=None) the loop in the cell's run folder; the run
+    keeps its own ledger, whose summary gives the cell's tokens. ``unlabelled``: the pool setting's file."""
+    from dataclasses import replace
+
     from ..loop import run
 
-    llm = cell.llm
-    _fresh_ledger(llm)
-    # an interrupted cell left a run folder behind: continue it instead of paying for its curation again
-    resume = (cell.run_dir / "config.json").is_file()
+    task = _loop_task(cell)
+    if unlabelled is not None:
+        task = replace(task, unlabelled=unlabelled)
     result = run(
-        _loop_task(cell),
-        llm=llm,
+        task,
+        llm=cell.llm,
         classifier=cell.settings.classifier,
         config=config,
         out=cell.run_dir,
-        resume=resume,
+        resume=None,
         progress=False,
         llm_spec=cell.settings.llm_spec or None,
     )

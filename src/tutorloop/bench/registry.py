@@ -172,7 +172,7 @@ def register_method(
 
 def resolve_methods(names: list[str]) -> list[Method]:
     """Look up ``names`` (order kept, then dependencies first); unknown names -> ConfigError with a hint."""
-    from . import baselines  # noqa: F401 - registers the built-in methods
+    from . import baselines, pool_methods  # noqa: F401 - register the built-in methods
 
     unknown = [n for n in names if n not in METHODS]
     if unknown:

@@ -1,6 +1,7 @@
 """Shared base of every tutorloop classifier: the scikit-learn estimator contract on lists of strings.
 
-Subclasses implement ``_fit(texts, y)`` (``y`` are integer codes into ``classes_``) and
+Subclasses implement ``_fit(texts, y, classes, sample_weight)`` (``y`` are integer codes into ``classes_``;
+``sample_weight`` is ``None`` or one float per text) and
 ``_predict_proba(texts)``; this base does validation, label encoding and :meth:`save`.
 """
 
@@ -56,13 +57,20 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     kind: str = "base"
 
     # -- the contract --------------------------------------------------------------------------------
-    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> TextClassifier:
-        """Train on ``texts`` with string ``labels``; returns ``self``."""
+    def fit(
+        self, texts: Sequence[str], labels: Sequence[str], sample_weight: Sequence[float] | None = None
+    ) -> TextClassifier:
+        """Train on ``texts`` with string ``labels``; returns ``self``.
+
+        ``sample_weight``: one non-negative weight per text (default: all 1), how much each example counts
+        in the classifier's loss (the loop weighs self-labelled texts below LLM-labelled ones).
+        """
         texts, labels = self._validate_fit(texts, labels)
+        weights = None if sample_weight is None else self._validate_weights(sample_weight, len(texts))
         classes = np.array(sorted(set(labels)), dtype=object)
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[lab] for lab in labels], dtype=np.int64)
-        self._fit(texts, y, classes)
+        self._fit(texts, y, classes, weights)
         self.classes_ = classes
         self.n_train_ = len(texts)
         self.label_counts_ = dict(sorted(Counter(labels).items()))
@@ -99,7 +107,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return write_artifact(self, path, metrics=metrics, data_hash=data_hash, extra=extra)
 
     # -- for subclasses ------------------------------------------------------------------------------
-    def _fit(self, texts: list[str], y: np.ndarray, classes: np.ndarray) -> None:  # pragma: no cover
+    def _fit(
+        self, texts: list[str], y: np.ndarray, classes: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:  # pragma: no cover
@@ -118,6 +128,18 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             raise NotTrainedError(
                 f"This {type(self).__name__} is not trained yet; call fit(texts, labels) before predicting."
             )
+
+    @staticmethod
+    def _validate_weights(sample_weight: Sequence[float], n: int) -> np.ndarray:
+        try:
+            w = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError("sample_weight must be a list of numbers, one per text.") from None
+        if w.shape != (n,):
+            raise DataError(f"Got {n} texts but {w.size} sample weights; give exactly one weight per text.")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise DataError("sample_weight must be finite and non-negative, with a positive sum.")
+        return w
 
     @staticmethod
     def _validate_fit(texts: Sequence[str], labels: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -48,9 +48,11 @@ class EmbedClassifier(TextClassifier):
     def _embed(self, texts: list[str]) -> np.ndarray:
         return get_encoder(self.encoder).encode(texts, max_seq_length=self.max_seq_length)
 
-    def _fit(self, texts: list[str], y: np.ndarray, classes: np.ndarray) -> None:
+    def _fit(
+        self, texts: list[str], y: np.ndarray, classes: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> None:
         head = LogisticRegression(C=self.C, max_iter=2000, class_weight=self.class_weight)
-        self.head_ = head.fit(self._embed(texts), y)
+        self.head_ = head.fit(self._embed(texts), y, sample_weight=sample_weight)
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.head_.predict_proba(self._embed(texts))

@@ -90,8 +90,15 @@ class SetFitClassifier(TextClassifier):
         self.seed = seed
         self.quantize = quantize
 
-    def _fit(self, texts: list[str], y: np.ndarray, classes: np.ndarray) -> None:
+    def _fit(
+        self, texts: list[str], y: np.ndarray, classes: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> None:
+        """Contrastive fine-tuning has no per-example weights: a text counts if its weight is above zero."""
         import os
+
+        if sample_weight is not None:
+            keep = [i for i, w in enumerate(sample_weight) if w > 0]
+            texts, y = [texts[i] for i in keep], y[keep]
 
         from datasets import Dataset
         from setfit import SetFitModel, Trainer, TrainingArguments

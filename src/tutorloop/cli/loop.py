@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..classifiers import registry
 from ..errors import ConfigError
 
 
@@ -90,7 +91,12 @@ def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "--llm", "llm_spec", default=None, help="LLM spec: local (default), local:smollm2, openai:MODEL, ..."
 )
 @click.option("--base-url", default=None, help="Base URL for openai:MODEL backends.")
-@click.option("--classifier", default=None, help="tfidf, embed (default) or setfit.")
+@click.option(
+    "--classifier",
+    default=None,
+    type=click.Choice(registry.names()),
+    help="Classifier kind (default: embed).",
+)
 @_config_options
 @click.option("--threads", type=int, default=None, help="CPU threads for the local LLM and the encoder.")
 @click.option("--no-cache", is_flag=True, help="Do not use the LLM response cache.")

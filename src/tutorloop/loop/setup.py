@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..classifiers.registry import uses_encoder
 from ..data.dedup import Deduper
 from ..data.store import Store
 from ..errors import ConfigError
@@ -146,7 +147,9 @@ def _read_json(path: Path) -> Any:
 
 
 def _encoder(cfg: LoopConfig, classifier: Any) -> Any:
-    want = cfg.dedup_method == "embed" or (cfg.dedup_method == "auto" and classifier in ("embed", "setfit"))
+    want = cfg.dedup_method == "embed" or (
+        cfg.dedup_method == "auto" and isinstance(classifier, str) and uses_encoder(classifier)
+    )
     if not want:
         return None
     try:
