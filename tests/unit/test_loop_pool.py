@@ -1,0 +1,170 @@
+"""The unlabelled-pool setting with FakeLLM, a keyword-aware fake encoder and TF-IDF: no model loaded."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_loop_support import KEYWORDS, count_purposes, fake_llm
+
+from tutorloop.classifiers import encoder as encoder_module
+from tutorloop.data.store import Store
+from tutorloop.loop import LoopConfig, Task, run
+
+LABELS = ["positive", "negative"]
+WORDS = ["film", "plot", "cast", "music", "scene", "ending", "pace", "story", "camera", "script"]
+
+
+class KeywordEncoder:
+    """A fake sentence encoder: a label's name and its keywords share one direction; other words are
+    hashed into the remaining dimensions (so texts differ, and the label anchors mean something)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts: list[str], max_seq_length: int = 256) -> np.ndarray:
+        self.calls += 1
+        out = np.zeros((len(texts), 32))
+        for row, text in enumerate(texts):
+            for word in text.lower().replace(",", " ").replace(".", " ").split():
+                for d, label in enumerate(LABELS):
+                    if word == label or word in KEYWORDS[label]:
+                        out[row, d] += 3.0
+                out[row, 2 + zlib.crc32(word.encode()) % 30] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+@pytest.fixture
+def fake_encoder(monkeypatch: pytest.MonkeyPatch) -> KeywordEncoder:
+    enc = KeywordEncoder()
+    monkeypatch.setattr(encoder_module, "get_encoder", lambda name=None: enc)
+    return enc
+
+
+def pool_task(tmp_path: Path, n: int = 120) -> Task:
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(n):
+        label = LABELS[i % 2]
+        kw = KEYWORDS[label][i % 3]
+        words = rng.choice(WORDS, 4)
+        lines.append(f"The {words[0]} was {kw}, {words[1]} {words[2]} {words[3]} number {i}.")
+    path = tmp_path / "pool.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return Task.from_dict(
+        {"task": "Classify movie reviews by sentiment", "labels": LABELS, "unlabelled": str(path)}
+    )
+
+
+def config(**kw: object) -> LoopConfig:
+    base = dict(pool_per_label=10, val_per_label=10, max_rounds=1, patience=2, targeted_per_round=8)
+    return LoopConfig(**(base | kw))
+
+
+def test_round_zero_trains_on_teacher_and_self_labelled_pool_texts(
+    tmp_path: Path, fake_encoder: KeywordEncoder
+) -> None:
+    llm, _ = fake_llm(LABELS)
+    result = run(
+        pool_task(tmp_path), llm=llm, classifier="tfidf", config=config(), out=tmp_path / "r", progress=False
+    )
+    store = Store(result.run_dir / "store.sqlite")
+    teacher = [e for e in store.examples(split="train") if e["origin"] == "pool" and e["round"] == 0]
+    self_labelled = store.examples(origin="self")
+    assert len(teacher) == 20 and {e["label"] for e in teacher} == set(LABELS)
+    # the teacher's label is stored, with the prior's beside it; the keyword texts agree here
+    assert all(e["verdict"] == e["label"] == e["attributes"]["prior"] for e in teacher)
+    assert self_labelled and all(e["attributes"]["margin"] > 0 for e in self_labelled)
+    used = [e["attributes"]["pool_index"] for e in teacher + self_labelled]
+    assert len(used) == len(set(used))  # no pool text is used twice
+    val_texts = {e["text"] for e in store.examples(split="val")}
+    assert len(val_texts) >= 60 and not val_texts & {e["text"] for e in teacher + self_labelled}
+    # every label had pool texts, so nothing synthetic was written
+    purposes = count_purposes(llm)
+    assert not any(p.startswith("generate") or p == "topics" for p in purposes)
+    assert purposes["label-pool"] >= 20 and purposes["label-unlabelled"] >= 60
+    h0 = result.history[0]
+    assert h0["macro_f1"] == 1.0
+    analysis = store.rounds()[0]["analysis"]
+    assert analysis["self_label_weight"] in (0.0, 0.1, 0.3)
+
+
+def test_refinement_labels_uncertain_pool_texts_and_resume_pays_nothing(
+    tmp_path: Path, fake_encoder: KeywordEncoder
+) -> None:
+    llm, _ = fake_llm(LABELS)
+    out = tmp_path / "r"
+    result = run(
+        pool_task(tmp_path),
+        llm=llm,
+        classifier="tfidf",
+        config=config(min_improvement=0.0),
+        out=out,
+        progress=False,
+    )
+    store = Store(out / "store.sqlite")
+    actions = store.actions()
+    assert [a["tool"] for a in actions] == ["label_pool"]
+    added = [e for e in store.examples(split="train") if e["origin"] == "pool" and e["round"] == 1]
+    assert len(added) == 8
+    assert len(result.history) == 2 and result.history[1]["added"] == 8
+    calls = len(llm.ledger.entries)
+    again = run(out=out, resume=True, llm=llm, progress=False)
+    assert len(llm.ledger.entries) == calls  # resumed: nothing asked again
+    assert again.best_round == result.best_round
+
+
+def test_fixed_self_label_weight_zero_trains_without_them(
+    tmp_path: Path, fake_encoder: KeywordEncoder
+) -> None:
+    llm, _ = fake_llm(LABELS)
+    result = run(
+        pool_task(tmp_path),
+        llm=llm,
+        classifier="tfidf",
+        config=config(max_rounds=0, self_label_weight=0.0),
+        out=tmp_path / "r",
+        progress=False,
+    )
+    store = Store(result.run_dir / "store.sqlite")
+    assert store.examples(origin="self")  # stored for provenance ...
+    assert result.history[0]["n_train"] == 20  # ... but not trained on
+    assert store.rounds()[0]["analysis"]["self_label_weight"] == 0.0
+
+
+def test_without_an_encoder_the_pool_is_validation_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(name: str | None = None) -> None:
+        raise ImportError("no torch here")
+
+    monkeypatch.setattr(encoder_module, "get_encoder", broken)
+    llm, _ = fake_llm(LABELS)
+    result = run(
+        pool_task(tmp_path),
+        llm=llm,
+        classifier="tfidf",
+        config=config(max_rounds=0, examples_per_label=6),
+        out=tmp_path / "r",
+        progress=False,
+    )
+    assert any("only as validation data" in w for w in result.warnings)
+    store = Store(result.run_dir / "store.sqlite")
+    assert not store.examples(origin="pool") and store.examples(origin="curated")
+
+
+def test_sample_weight_decides_between_conflicting_examples() -> None:
+    from tutorloop.classifiers import make_classifier
+    from tutorloop.errors import DataError
+
+    texts = ["great film", "great film", "awful film", "lovely plot", "dull plot"]
+    labels = ["pos", "neg", "neg", "pos", "neg"]
+    heavy_pos = make_classifier("tfidf").fit(texts, labels, sample_weight=[20, 1, 1, 1, 1])
+    heavy_neg = make_classifier("tfidf").fit(texts, labels, sample_weight=[1, 20, 1, 1, 1])
+    assert heavy_pos.predict(["great film"])[0] == "pos" and heavy_neg.predict(["great film"])[0] == "neg"
+    with pytest.raises(DataError, match="one weight per text"):
+        make_classifier("tfidf").fit(texts, labels, sample_weight=[1, 1])
+    with pytest.raises(DataError, match="non-negative"):
+        make_classifier("tfidf").fit(texts, labels, sample_weight=[1, -1, 1, 1, 1])
