@@ -168,3 +168,31 @@ def test_sample_weight_decides_between_conflicting_examples() -> None:
         make_classifier("tfidf").fit(texts, labels, sample_weight=[1, 1])
     with pytest.raises(DataError, match="non-negative"):
         make_classifier("tfidf").fit(texts, labels, sample_weight=[1, -1, 1, 1, 1])
+
+
+class AxisEncoder:
+    """Fake encoder: each cue word has its own axis (``neutral`` too), other words share a noise axis."""
+
+    AXES = {"wonderful": 0, "positive": 0, "awful": 1, "negative": 1, "neutral": 2, "fine": 2}
+
+    def encode(self, texts: list[str], max_seq_length: int = 256) -> np.ndarray:
+        out = np.zeros((len(texts), 4))
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row, self.AXES.get(word, 3)] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def test_label_prior_head_predicts_an_anchored_label_without_examples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tutorloop.classifiers import embed
+
+    monkeypatch.setattr(embed, "get_encoder", lambda name=None: AxisEncoder())
+    anchors = {"pos": "positive", "neg": "negative", "neu": "neutral"}
+    clf = embed.EmbedClassifier(label_anchors=anchors)
+    clf.fit(["wonderful film", "wonderful", "awful film", "awful"], ["pos", "pos", "neg", "neg"])
+    assert clf.classes_.tolist() == ["neg", "neu", "pos"]
+    assert clf.predict(["fine", "wonderful", "awful"]).tolist() == ["neu", "pos", "neg"]
+    plain = embed.EmbedClassifier().fit(["wonderful film", "awful film"], ["pos", "neg"])
+    assert plain.classes_.tolist() == ["neg", "pos"]  # without anchors: the labels of the data only

@@ -67,7 +67,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         """
         texts, labels = self._validate_fit(texts, labels)
         weights = None if sample_weight is None else self._validate_weights(sample_weight, len(texts))
-        classes = np.array(sorted(set(labels)), dtype=object)
+        classes = np.array(self._classes(labels), dtype=object)
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[lab] for lab in labels], dtype=np.int64)
         self._fit(texts, y, classes, weights)
@@ -121,6 +121,11 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     def _truncation(self) -> dict[str, Any]:
         return {}
+
+    def _classes(self, labels: list[str]) -> list[str]:
+        """The classes, in ``classes_`` order: the sorted labels of the training data (a subclass may add
+        labels it can predict without examples)."""
+        return sorted(set(labels))
 
     # -- helpers -------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:

@@ -98,6 +98,11 @@ class LoopConfig:
         "by margin) added as low-weight self-labelled training examples. 0 = none.",
         0.3,
     )
+    label_prior: bool = _doc(
+        "Without unlabelled texts: tie the embed classifier's head to the label anchors (name and "
+        "description), so that thin or noisy synthetic data falls back to similarity with the label names.",
+        True,
+    )
     self_label_weight: float | None = _doc(
         "Training weight of a self-labelled example (an LLM-labelled one weighs 1). None = chosen each "
         "round on the validation set among 0, 0.1 and 0.3.",
@@ -122,8 +127,9 @@ class LoopConfig:
         _float_in(self, "self_label_share", 0.0, 1.0)
         if self.self_label_weight is not None:
             _float_in(self, "self_label_weight", 0.0, 1.0)
-        if not isinstance(self.verify, bool):
-            _fail("verify", "a bool", self.verify)
+        for flag in ("verify", "label_prior"):
+            if not isinstance(getattr(self, flag), bool):
+                _fail(flag, "a bool", getattr(self, flag))
         _float_in(self, "dedup_threshold", 0.5, 1.0)
         _float_in(self, "temperature", 0.0, 2.0)
         _float_in(self, "min_improvement", 0.0, 1.0)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
-from ..classifiers import make_classifier
+from ..classifiers import classifier_class, make_classifier
 from ..data.store import ExampleRow
 from ..errors import DataError
 from ..evaluation.analysis import (
@@ -24,17 +24,28 @@ from ..evaluation.analysis import (
     is_better,
 )
 from .context import Context
-from .pool import SELF
+from .pool import SELF, anchor_texts
 
 SELF_WEIGHTS = (0.0, 0.1, 0.3)
 """Weights tried for self-labelled examples when ``self_label_weight`` is None (0 = left out)."""
 
 
-def build_classifier(spec: Any) -> Any:
-    """A fresh, untrained classifier from a kind name (``"tfidf"``) or an estimator to clone."""
+def build_classifier(spec: Any, label_anchors: dict[str, str] | None = None) -> Any:
+    """A fresh, untrained classifier from a kind name (``"tfidf"``) or an estimator to clone.
+    ``label_anchors`` go to a kind that takes them (the embed head's label prior)."""
     if isinstance(spec, str):
+        if label_anchors and "label_anchors" in classifier_class(spec)().get_params():
+            return make_classifier(spec, label_anchors=label_anchors)
         return make_classifier(spec)
     return clone(spec)
+
+
+def run_anchors(ctx: Context) -> dict[str, str] | None:
+    """The label anchors the run's classifier gets: only in the zero-shot setting with ``label_prior``
+    (with unlabelled texts, the self-labels already carry the prior)."""
+    if ctx.pool is not None or not ctx.config.label_prior:
+        return None
+    return dict(zip(ctx.task.label_names, anchor_texts(ctx), strict=True))
 
 
 def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[Any, Analysis]:
@@ -69,7 +80,7 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[A
         weights = [w_self if e["origin"] == SELF else 1.0 for e in rows]
         if len({e["label"] for e in rows}) < 2:
             continue
-        model = build_classifier(classifier)
+        model = build_classifier(classifier, run_anchors(ctx))
         fit_weighted(model, [e["text"] for e in rows], [e["label"] for e in rows], weights)
         val_proba = align_proba(model.predict_proba(val_texts), model.classes_, labels)
         analysis = analyse(val_texts, val_labels, val_proba, labels)
