@@ -20,11 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from tutorloop.bench.datasets import load_dataset
-from tutorloop.classifiers import make_classifier
 from tutorloop.classifiers.encoder import get_encoder
 from tutorloop.data.store import Store
 from tutorloop.evaluation.analysis import best_round
 from tutorloop.evaluation.metrics import evaluate
+from tutorloop.loop.pool import SELF, label_anchors
+from tutorloop.loop.task import Task
+from tutorloop.loop.train import build_classifier, fit_weighted
 
 
 def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[str]) -> list[dict]:
@@ -32,13 +34,22 @@ def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[
     saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     kind = saved.get("classifier") or "embed"
     store = Store(run_dir / "store.sqlite")
+    task = Task.from_yaml(run_dir / "task.yaml")
+    for name, desc in store.get_meta("descriptions", {}).items():
+        task = task.with_description(name, desc)
+    # the loop's own student: label anchors in the zero-shot setting, self-label weights in the pool one
+    anchors = None
+    if task.unlabelled is None and saved["config"].get("label_prior", False):
+        anchors = label_anchors(task)
     try:
         rows = []
         for rnd in store.rounds():
             r = int(rnd["round"])
-            train = store.train_set_at(r)
-            model = make_classifier(kind)
-            model.fit([e["text"] for e in train], [e["label"] for e in train])
+            w_self = (rnd.get("analysis") or {}).get("self_label_weight", 1.0)
+            train = [e for e in store.train_set_at(r) if e["origin"] != SELF or w_self > 0]
+            model = build_classifier(kind, anchors)
+            weights = [w_self if e["origin"] == SELF else 1.0 for e in train]
+            fit_weighted(model, [e["text"] for e in train], [e["label"] for e in train], weights)
             m = evaluate(gold, [str(p) for p in model.predict(texts)], labels)
             rows.append(
                 {
@@ -58,6 +69,19 @@ def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[
         return rows
     finally:
         store.close()
+
+
+def kendall_tau(val: list[float], test: list[float]) -> float | None:
+    """Rank correlation of validation and test macro-F1 across rounds (None under 3 rounds or constant).
+
+    >>> kendall_tau([0.1, 0.2, 0.3], [0.5, 0.6, 0.7])
+    1.0
+    """
+    if len(val) < 3 or len(set(val)) < 2 or len(set(test)) < 2:
+        return None
+    from scipy.stats import kendalltau
+
+    return round(float(kendalltau(val, test).statistic), 3)
 
 
 def _as_round(row: dict) -> dict:
@@ -93,8 +117,10 @@ def main() -> None:
     # the loop's own rule for the round it keeps
     best_val = best_round([_as_round(r) for r in rows], min_improvement)
     best = next(r for r in rows if r["round"] == best_val["round"]) if best_val is not None else None
+    tau = kendall_tau([r["val_macro_f1"] for r in rows], [r["test_macro_f1"] for r in rows])
     result = {
         "run": str(args.run),
+        "kendall_tau_val_test": tau,
         "data": str(args.data),
         "n_test": len(texts),
         "rounds": rows,
@@ -115,6 +141,7 @@ def main() -> None:
             f"{r['round']:>5}  {r['n_train']:>7}  {r['val_accuracy']:.3f}    {r['val_macro_f1']:.3f}   "
             f"{r['test_accuracy']:.3f}     {r['test_macro_f1']:.3f}    {r['tokens_total']}"
         )
+    print(f"Kendall tau (validation vs test macro-F1 across rounds): {tau}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

@@ -28,6 +28,7 @@ from ..errors import LLMOutputError
 from .context import Context
 from .llm_tasks import LABEL, chunks, run_jobs
 from .pool_select import confident_per_label, diverse_stratified, prior_labels, uncertain
+from .task import Task
 
 POOL = "pool"
 SELF = "self"
@@ -44,9 +45,16 @@ class PoolState:
     index: dict[str, int] = field(default_factory=dict)
 
 
+def label_anchors(task: Task) -> dict[str, str]:
+    """Label name -> the text that stands for it in the encoder's space: its name, and its description."""
+    return {
+        lab.name: f"{lab.name}: {lab.description}" if lab.description else lab.name for lab in task.labels
+    }
+
+
 def anchor_texts(ctx: Context) -> list[str]:
-    """The text that stands for each label in the encoder's space: its name, and its description."""
-    return [f"{lab.name}: {lab.description}" if lab.description else lab.name for lab in ctx.task.labels]
+    """The run's label anchors, in label order."""
+    return list(label_anchors(ctx.task).values())
 
 
 def open_pool(ctx: Context) -> PoolState | None:

@@ -24,7 +24,7 @@ from ..evaluation.analysis import (
     is_better,
 )
 from .context import Context
-from .pool import SELF, anchor_texts
+from .pool import SELF, label_anchors
 
 SELF_WEIGHTS = (0.0, 0.1, 0.3)
 """Weights tried for self-labelled examples when ``self_label_weight`` is None (0 = left out)."""
@@ -45,7 +45,7 @@ def run_anchors(ctx: Context) -> dict[str, str] | None:
     (with unlabelled texts, the self-labels already carry the prior)."""
     if ctx.pool is not None or not ctx.config.label_prior:
         return None
-    return dict(zip(ctx.task.label_names, anchor_texts(ctx), strict=True))
+    return label_anchors(ctx.task)
 
 
 def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[Any, Analysis]:
