@@ -182,8 +182,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     print(f"Data: {args.data} ({len(labels)} labels); training set: {train_note}")
     results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "settings": {k: str(v) for k, v in vars(args).items()},
         "training_data": train_note,
         "kinds": {},

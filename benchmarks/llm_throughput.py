@@ -37,11 +37,19 @@ TASKS: list[tuple[str, list[str]]] = [
     ("Route a customer support message to the right team.", ["billing", "shipping", "technical", "account"]),
     ("Detect the topic of a news headline.", ["sports", "politics", "science", "business", "entertainment"]),
     ("Decide whether an email is spam.", ["spam", "not_spam"]),
-    ("Recognise the intent of a smart-speaker command.", ["play_music", "set_alarm", "weather", "timer",
-                                                          "lights"]),
+    (
+        "Recognise the intent of a smart-speaker command.",
+        ["play_music", "set_alarm", "weather", "timer", "lights"],
+    ),
 ]
-ATTRIBUTES = ["short (under 12 words)", "long (two sentences)", "informal, with slang", "formal and polite",
-              "written by a frustrated person", "mentioning a specific number or date"]
+ATTRIBUTES = [
+    "short (under 12 words)",
+    "long (two sentences)",
+    "informal, with slang",
+    "formal and polite",
+    "written by a frustrated person",
+    "mentioning a specific number or date",
+]
 N_EXAMPLES = 5
 
 
@@ -61,10 +69,14 @@ def build(i: int) -> tuple[str, list[str], str, str]:
 
 def messages(task: str, labels: list[str], label: str, attribute: str) -> tuple[Message, ...]:
     # Fixed part first (task, labels) so llama.cpp can reuse its cached prompt prefix.
-    system = (f"You write training data for a text classifier.\nTask: {task}\nLabels: {', '.join(labels)}\n"
-              "Reply with JSON only.")
-    user = (f"Write {N_EXAMPLES} different, realistic examples whose correct label is '{label}'. "
-            f"Style: {attribute}.")
+    system = (
+        f"You write training data for a text classifier.\nTask: {task}\nLabels: {', '.join(labels)}\n"
+        "Reply with JSON only."
+    )
+    user = (
+        f"Write {N_EXAMPLES} different, realistic examples whose correct label is '{label}'. "
+        f"Style: {attribute}."
+    )
     return (Message("system", system), Message("user", user))
 
 
@@ -78,9 +90,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for i in range(args.n):
         task, labels, label, attribute = build(i)
         schema = schema_for(labels)
-        request = LLMRequest(messages(task, labels, label, attribute), json_schema=schema.model_json_schema(),
-                             temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-                             sample_index=i)
+        request = LLMRequest(
+            messages(task, labels, label, attribute),
+            json_schema=schema.model_json_schema(),
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+            sample_index=i,
+        )
         resp = llm.complete(request, purpose="benchmark")
         timings = resp.raw.get("timings", {})
         try:
@@ -88,21 +105,45 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ok, agree, error = True, sum(e.label == label for e in parsed.examples) / N_EXAMPLES, ""
         except ValidationError as exc:
             ok, agree, error = False, 0.0, str(exc).splitlines()[0]
-        rows.append({"i": i, "task": task, "label": label, "attribute": attribute, "ok": ok,
-                     "label_agreement": agree, "error": error, "latency_s": round(resp.latency_s, 3),
-                     "prompt_tokens": resp.prompt_tokens, "completion_tokens": resp.completion_tokens,
-                     "prompt_n": timings.get("prompt_n"), "prompt_ms": timings.get("prompt_ms"),
-                     "cache_n": timings.get("cache_n"), "predicted_n": timings.get("predicted_n"),
-                     "predicted_ms": timings.get("predicted_ms"),
-                     "finish_reason": resp.raw.get("finish_reason"), "text": resp.text})
-        print(f"[{i + 1}/{args.n}] {'ok ' if ok else 'BAD'} {resp.latency_s:6.2f}s "
-              f"{resp.completion_tokens:4d} tok  {label:<14} {attribute}", file=sys.stderr, flush=True)
-    return {"summary": summarise(rows, load_s), "llm": llm.describe(),
-            "args": {**vars(args), "out": str(args.out)},
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                        "python": platform.python_version(),
-                        "loadavg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None},
-            "requests": rows}
+        rows.append(
+            {
+                "i": i,
+                "task": task,
+                "label": label,
+                "attribute": attribute,
+                "ok": ok,
+                "label_agreement": agree,
+                "error": error,
+                "latency_s": round(resp.latency_s, 3),
+                "prompt_tokens": resp.prompt_tokens,
+                "completion_tokens": resp.completion_tokens,
+                "prompt_n": timings.get("prompt_n"),
+                "prompt_ms": timings.get("prompt_ms"),
+                "cache_n": timings.get("cache_n"),
+                "predicted_n": timings.get("predicted_n"),
+                "predicted_ms": timings.get("predicted_ms"),
+                "finish_reason": resp.raw.get("finish_reason"),
+                "text": resp.text,
+            }
+        )
+        print(
+            f"[{i + 1}/{args.n}] {'ok ' if ok else 'BAD'} {resp.latency_s:6.2f}s "
+            f"{resp.completion_tokens:4d} tok  {label:<14} {attribute}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return {
+        "summary": summarise(rows, load_s),
+        "llm": llm.describe(),
+        "args": {**vars(args), "out": str(args.out)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "loadavg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        },
+        "requests": rows,
+    }
 
 
 def _rate(tokens: list[int | None], ms: list[float | None]) -> float | None:
@@ -127,7 +168,8 @@ def summarise(rows: list[dict[str, Any]], load_s: float) -> dict[str, Any]:
         "prompt_tokens_from_cache": sum(r["cache_n"] or 0 for r in rows),
         "completion_tokens_total": sum(r["completion_tokens"] for r in rows),
         "completion_tokens_per_request": round(statistics.mean(r["completion_tokens"] for r in rows), 1)
-        if rows else None,
+        if rows
+        else None,
         "model_load_s": round(load_s, 2),
     }
 
@@ -140,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-tokens", type=int, default=600)
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-compact", action="store_true",
-                   help="local models: let the grammar allow whitespace (llama.cpp's standard JSON grammar)")
+    p.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="local models: let the grammar allow whitespace (llama.cpp's standard JSON grammar)",
+    )
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "llm_throughput.json")
     args = p.parse_args(argv)
     result = run(args)
@@ -151,12 +196,18 @@ def main(argv: list[str] | None = None) -> int:
     llm = result["llm"]
     print(f"model: {llm['model']}  threads: {llm.get('threads')}  requests: {s['requests']}")
     print(f"prompt tok/s: {s['prompt_tok_per_s']}   generation tok/s: {s['gen_tok_per_s']}")
-    print(f"s/request: {s['s_per_request']} (median {s['s_per_request_median']})   "
-          f"s/example: {s['s_per_example']}")
-    print(f"structured-reply success: {s['structured_success_rate']:.0%}   "
-          f"label agreement: {s['label_agreement']}")
-    print(f"prompt tokens from llama.cpp cache: {s['prompt_tokens_from_cache']}/{s['prompt_tokens_total']}   "
-          f"model load: {s['model_load_s']}s")
+    print(
+        f"s/request: {s['s_per_request']} (median {s['s_per_request_median']})   "
+        f"s/example: {s['s_per_example']}"
+    )
+    print(
+        f"structured-reply success: {s['structured_success_rate']:.0%}   "
+        f"label agreement: {s['label_agreement']}"
+    )
+    print(
+        f"prompt tokens from llama.cpp cache: {s['prompt_tokens_from_cache']}/{s['prompt_tokens_total']}   "
+        f"model load: {s['model_load_s']}s"
+    )
     print(f"wrote {args.out}")
     return 0
 

@@ -22,20 +22,25 @@ def method_table(results: dict) -> str:
 
 
 def rounds_table(paths: list[Path]) -> str:
-    lines = ["| set | round | train examples | val acc | val macro-F1 | test acc | test macro-F1 | tokens |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| set | round | train examples | val acc | val macro-F1 | test acc | test macro-F1 | tokens |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for path in paths:
         data = json.loads(path.read_text())
         name = Path(data["data"]).name
         best = data["best_round_by_val"]
         for r in data["rounds"]:
             mark = " (kept)" if r["round"] == best else ""
-            lines.append(f"| {name} | {r['round']}{mark} | {r['n_train']} | {r['val_accuracy']:.3f} | "
-                         f"{r['val_macro_f1']:.3f} | {r['test_accuracy']:.3f} | {r['test_macro_f1']:.3f} | "
-                         f"{r['tokens_total']:,} |")
+            lines.append(
+                f"| {name} | {r['round']}{mark} | {r['n_train']} | {r['val_accuracy']:.3f} | "
+                f"{r['val_macro_f1']:.3f} | {r['test_accuracy']:.3f} | {r['test_macro_f1']:.3f} | "
+                f"{r['tokens_total']:,} |"
+            )
         zs = data["zero_shot_similarity_bare_names"]
-        lines.append(f"| {name} | zero-shot similarity | | | | {zs['accuracy']:.3f} | "
-                     f"{zs['macro_f1']:.3f} | |")
+        lines.append(
+            f"| {name} | zero-shot similarity | | | | {zs['accuracy']:.3f} | {zs['macro_f1']:.3f} | |"
+        )
     return "\n".join(lines)
 
 

@@ -87,8 +87,22 @@ def test_price_puts_the_cost_in_the_ledger_and_report(tmp_path: Path, fake: list
     task_file = tmp_path / "task.yaml"
     task_file.write_text("task: Sentiment of movie reviews\nlabels: [positive, negative]\n")
     out = tmp_path / "run"
-    args = ["run", str(task_file), "--out", str(out), "--classifier", "tfidf", "--rounds", "0",
-            "--examples-per-label", "6", "--val-per-label", "3", "--json", "--no-cache"]
+    args = [
+        "run",
+        str(task_file),
+        "--out",
+        str(out),
+        "--classifier",
+        "tfidf",
+        "--rounds",
+        "0",
+        "--examples-per-label",
+        "6",
+        "--val-per-label",
+        "3",
+        "--json",
+        "--no-cache",
+    ]
     r = CliRunner().invoke(cli, [*args, "--price", "1000,2000"])  # USD per million tokens
     assert r.exit_code == 0, r.output
     entries = [json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()]

@@ -14,8 +14,12 @@ from pydantic import BaseModel
 from tutorloop.errors import LLMConnectionError, LLMError
 from tutorloop.llm.openai_compat import OpenAICompatLLM
 
-OK = json.dumps({"choices": [{"message": {"content": '{"label": "ok"}'}, "finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": 3, "completion_tokens": 2}}).encode()
+OK = json.dumps(
+    {
+        "choices": [{"message": {"content": '{"label": "ok"}'}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+    }
+).encode()
 
 
 class Label(BaseModel):
@@ -69,8 +73,11 @@ def make(base_url: str, sleeps: list[float], **kw: object) -> OpenAICompatLLM:
 
 def test_retry_after_then_success_over_sockets(stub: tuple[Stub, str]) -> None:
     state, url = stub
-    state.script = [(429, {"Retry-After": "3"}, b'{"error": {"message": "busy"}}', 0, False),
-                    (500, {}, b"oops", 0, False), (200, {}, OK, 0, False)]
+    state.script = [
+        (429, {"Retry-After": "3"}, b'{"error": {"message": "busy"}}', 0, False),
+        (500, {}, b"oops", 0, False),
+        (200, {}, OK, 0, False),
+    ]
     sleeps: list[float] = []
     assert make(url, sleeps).structured("x", Label).label == "ok"
     assert sleeps[0] == 3.0 and len(sleeps) == 2 and len(state.seen) == 3
@@ -99,8 +106,9 @@ def test_truncated_json_with_honest_length_is_a_clear_error(stub: tuple[Stub, st
         make(url, []).structured("x", Label)
 
 
-def test_key_is_sent_in_the_authorization_header(stub: tuple[Stub, str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_is_sent_in_the_authorization_header(
+    stub: tuple[Stub, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     state, url = stub
     monkeypatch.setenv("STUB_KEY", "sk-stub-123")
     state.script = [(200, {}, OK, 0, False)]

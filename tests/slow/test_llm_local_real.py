@@ -34,8 +34,13 @@ class Batch(BaseModel):
 
 def test_schema_constrained_reply_is_valid(smollm2_path: Path) -> None:
     llm = LocalLLM(smollm2_path, threads=1)
-    reply = llm.structured("Which topic is this headline about? 'Striker scores twice as City win the cup.' "
-                           f"Choose one of: {', '.join(LABELS)}.", Topic, max_tokens=24, max_attempts=1)
+    reply = llm.structured(
+        "Which topic is this headline about? 'Striker scores twice as City win the cup.' "
+        f"Choose one of: {', '.join(LABELS)}.",
+        Topic,
+        max_tokens=24,
+        max_attempts=1,
+    )
     assert reply.topic in LABELS  # guaranteed by the grammar, not by luck: max_attempts=1
     usage = llm.ledger.summary()
     assert usage["calls"] == 1 and usage["prompt_tokens"] > 20 and usage["completion_tokens"] > 3
@@ -44,8 +49,12 @@ def test_schema_constrained_reply_is_valid(smollm2_path: Path) -> None:
 
 def test_nested_schema_with_defs_is_enforced(smollm2_path: Path) -> None:
     llm = LocalLLM(smollm2_path, threads=1)
-    out = llm.structured("Write two short movie reviews, one positive and one negative, as JSON.", Batch,
-                         max_tokens=200, max_attempts=1)
+    out = llm.structured(
+        "Write two short movie reviews, one positive and one negative, as JSON.",
+        Batch,
+        max_tokens=200,
+        max_attempts=1,
+    )
     assert len(out.examples) == 2 and all(e.label in ("positive", "negative") for e in out.examples)
 
 
@@ -73,6 +82,7 @@ def test_sample_index_varies_samples_at_temperature(smollm2_path: Path) -> None:
     from tutorloop.types import LLMRequest, Message
 
     msgs = (Message("user", "Write one short sentence about the sea."),)
+
     def sample(i: int) -> str:
         return llm.complete(LLMRequest(msgs, temperature=1.0, max_tokens=20, sample_index=i)).text
 

@@ -53,37 +53,46 @@ def llama_server(smollm2_path: Path) -> Iterator[tuple[str, str]]:
 def test_server_speaks_openai_chat_completions(llama_server: tuple[str, str]) -> None:
     base_url, key = llama_server
     body = {"model": "x", "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 4}
-    r = httpx.post(base_url + "/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"},
-                   timeout=60)
+    r = httpx.post(
+        base_url + "/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    )
     assert r.status_code == 200
     data = r.json()
     assert data["object"] == "chat.completion" and data["choices"][0]["message"]["role"] == "assistant"
     assert data["usage"]["completion_tokens"] > 0
 
 
-def test_structured_reply_over_real_http(llama_server: tuple[str, str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_structured_reply_over_real_http(
+    llama_server: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     base_url, key = llama_server
     monkeypatch.setenv("LOOPBACK_TEST_KEY", key)
     llm = get_llm("openai:smollm2", base_url=base_url, api_key_env="LOOPBACK_TEST_KEY", cache=False)
     assert isinstance(llm, OpenAICompatLLM)
-    reply = llm.structured([{"role": "user", "content": "Review: 'Wonderful, moving, I loved it.' "
-                                                        "Is it positive or negative?"}],
-                           Sentiment, max_tokens=48, max_attempts=1)
+    reply = llm.structured(
+        [{"role": "user", "content": "Review: 'Wonderful, moving, I loved it.' Is it positive or negative?"}],
+        Sentiment,
+        max_tokens=48,
+        max_attempts=1,
+    )
     assert reply.label in ("positive", "negative")
     assert llm.native_schema  # the server accepted response_format
     summary = llm.ledger.summary()
     assert summary["calls"] == 1 and summary["prompt_tokens"] > 10 and summary["llm_seconds"] > 0
 
 
-def test_concurrent_batch_over_real_http(llama_server: tuple[str, str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_batch_over_real_http(
+    llama_server: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     base_url, key = llama_server
     monkeypatch.setenv("LOOPBACK_TEST_KEY", key)
-    llm = get_llm("openai:smollm2", base_url=base_url, api_key_env="LOOPBACK_TEST_KEY", cache=False,
-                  max_concurrency=3)
-    jobs = [StructuredJob(f"Review: '{t}'. Positive or negative?", Sentiment, max_tokens=48)
-            for t in ("Great fun", "Dull and long", "A masterpiece")]
+    llm = get_llm(
+        "openai:smollm2", base_url=base_url, api_key_env="LOOPBACK_TEST_KEY", cache=False, max_concurrency=3
+    )
+    jobs = [
+        StructuredJob(f"Review: '{t}'. Positive or negative?", Sentiment, max_tokens=48)
+        for t in ("Great fun", "Dull and long", "A masterpiece")
+    ]
     out = llm.structured_many(jobs, max_attempts=1)
     assert all(isinstance(o, Sentiment) for o in out)
 

@@ -12,14 +12,16 @@ from tutorloop.bench.tasks import TaskSpec, load_tasks
 from tutorloop.errors import ConfigError, DataError
 
 
-def make_set(root: Path, name: str = "toy", counts: dict[str, int] | None = None,
-             labels: list[str] | None = None) -> Path:
+def make_set(
+    root: Path, name: str = "toy", counts: dict[str, int] | None = None, labels: list[str] | None = None
+) -> Path:
     counts = counts or {"neg": 12, "pos": 10, "neu": 9}
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "labels.json").write_text(json.dumps(labels or list(counts)))
-    rows = [{"text": f"{label} text number {i}", "label": label}
-            for label, n in counts.items() for i in range(n)]
+    rows = [
+        {"text": f"{label} text number {i}", "label": label} for label, n in counts.items() for i in range(n)
+    ]
     (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
 
@@ -88,8 +90,13 @@ def test_hub_names_go_through_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
 
     table = datasets.Dataset.from_dict(
         {"sentence": ["good", "bad", "fine"], "label": [1, 0, 1]},
-        features=datasets.Features({"sentence": datasets.Value("string"),
-                                    "label": datasets.ClassLabel(names=["negative", "positive"])}))
+        features=datasets.Features(
+            {
+                "sentence": datasets.Value("string"),
+                "label": datasets.ClassLabel(names=["negative", "positive"]),
+            }
+        ),
+    )
     calls = []
 
     def fake_load(repo: str, config: str | None = None, split: str | None = None) -> datasets.Dataset:

@@ -20,16 +20,22 @@ from tutorloop.llm import FakeLLM
 from tutorloop.types import LLMRequest
 
 LABELS = ["sports", "politics", "science"]
-WORDS = {"sports": ["match", "goal", "team"], "politics": ["vote", "senate", "law"],
-         "science": ["atom", "cell", "lab"]}
+WORDS = {
+    "sports": ["match", "goal", "team"],
+    "politics": ["vote", "senate", "law"],
+    "science": ["atom", "cell", "lab"],
+}
 
 
 def make_set(root: Path, name: str = "news", per_class: int = 14) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "labels.json").write_text(json.dumps(LABELS))
-    rows = [{"text": f"{label} {WORDS[label][i % 3]} story {i}", "label": label}
-            for i in range(per_class) for label in LABELS]
+    rows = [
+        {"text": f"{label} {WORDS[label][i % 3]} story {i}", "label": label}
+        for i in range(per_class)
+        for label in LABELS
+    ]
     (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
 
@@ -75,10 +81,17 @@ def recorder():
 
 def test_all_methods_share_one_evaluation_set(tmp_path: Path, recorder: list[Cell]) -> None:
     llm = keyword_llm()
-    res = run_bench([str(make_set(tmp_path))], methods=["recorder", "few-shot-tfidf", "zero-shot-sim",
-                                                        "zero-shot-llm"],
-                    seeds=2, out=tmp_path / "out", settings=BenchSettings(k=4, llm_sample=10), llm=llm,
-                    encoder=BagOfWords(), progress=False, plot=False)
+    res = run_bench(
+        [str(make_set(tmp_path))],
+        methods=["recorder", "few-shot-tfidf", "zero-shot-sim", "zero-shot-llm"],
+        seeds=2,
+        out=tmp_path / "out",
+        settings=BenchSettings(k=4, llm_sample=10),
+        llm=llm,
+        encoder=BagOfWords(),
+        progress=False,
+        plot=False,
+    )
     assert [c.seed for c in recorder] == [0, 1]
     cells = {(c["seed"], c["method"]): c for c in res["cells"]}
     assert len(cells) == 8 and not res["failures"]
@@ -98,9 +111,17 @@ def test_all_methods_share_one_evaluation_set(tmp_path: Path, recorder: list[Cel
 def test_zero_shot_llm_prompt_schema_sample_and_tokens(tmp_path: Path) -> None:
     llm = keyword_llm()
     tasks = {"news": TaskSpec("news", "Sort news stories by section.")}
-    res = run_bench([str(make_set(tmp_path))], methods=["zero-shot-llm"], seeds=1, out=tmp_path / "out",
-                    settings=BenchSettings(k=2, llm_sample=7), llm=llm, tasks=tasks, progress=False,
-                    plot=False)
+    res = run_bench(
+        [str(make_set(tmp_path))],
+        methods=["zero-shot-llm"],
+        seeds=1,
+        out=tmp_path / "out",
+        settings=BenchSettings(k=2, llm_sample=7),
+        llm=llm,
+        tasks=tasks,
+        progress=False,
+        plot=False,
+    )
     cell = res["cells"][0]
     assert len(llm.requests) == 7 == cell["llm_calls"] == cell["n_eval"]
     assert cell["llm_tokens"] > 0 and cell["throughput"] > 0
@@ -114,16 +135,31 @@ def test_zero_shot_llm_prompt_schema_sample_and_tokens(tmp_path: Path) -> None:
     assert user.content.startswith("Text: ")
     assert any("sample of 7 of 36" in n for n in cell["notes"])
     # the same seed draws the same sample
-    again = run_bench([str(make_set(tmp_path / "b"))], methods=["zero-shot-llm"], seeds=1,
-                      out=tmp_path / "o2", settings=BenchSettings(k=2, llm_sample=7), llm=keyword_llm(),
-                      progress=False, plot=False)
+    again = run_bench(
+        [str(make_set(tmp_path / "b"))],
+        methods=["zero-shot-llm"],
+        seeds=1,
+        out=tmp_path / "o2",
+        settings=BenchSettings(k=2, llm_sample=7),
+        llm=keyword_llm(),
+        progress=False,
+        plot=False,
+    )
     assert again["cells"][0]["positions"] == cell["positions"]
 
 
 def test_invalid_llm_replies_count_as_wrong(tmp_path: Path) -> None:
     llm = FakeLLM(responder=lambda req: {"label": "weather"})
-    res = run_bench([str(make_set(tmp_path))], methods=["zero-shot-llm"], seeds=1, out=tmp_path / "out",
-                    settings=BenchSettings(k=2, llm_sample=3), llm=llm, progress=False, plot=False)
+    res = run_bench(
+        [str(make_set(tmp_path))],
+        methods=["zero-shot-llm"],
+        seeds=1,
+        out=tmp_path / "out",
+        settings=BenchSettings(k=2, llm_sample=3),
+        llm=llm,
+        progress=False,
+        plot=False,
+    )
     cell = res["cells"][0]
     assert cell["accuracy"] == 0.0 and cell["extra"]["invalid"] == 3
     assert cell["predictions"] == [-1, -1, -1]
@@ -140,28 +176,61 @@ def test_bad_input_fails_before_any_llm_is_built(tmp_path: Path) -> None:
     bad = make_set(tmp_path, "broken")
     (bad / "labels.json").unlink()
     with pytest.raises(DataError, match="No labels.json"):
-        run_bench([str(good), str(bad)], methods=["zero-shot-llm"], seeds=1, out=tmp_path / "o",
-                  llm_factory=factory, progress=False)
+        run_bench(
+            [str(good), str(bad)],
+            methods=["zero-shot-llm"],
+            seeds=1,
+            out=tmp_path / "o",
+            llm_factory=factory,
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="'sports' has 14"):
-        run_bench([str(good)], methods=["zero-shot-llm"], seeds=1, out=tmp_path / "o",
-                  settings=BenchSettings(k=20), llm_factory=factory, progress=False)
+        run_bench(
+            [str(good)],
+            methods=["zero-shot-llm"],
+            seeds=1,
+            out=tmp_path / "o",
+            settings=BenchSettings(k=20),
+            llm_factory=factory,
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="did you mean 'zero-shot-llm'"):
-        run_bench([str(good)], methods=["zero-shot-lm"], seeds=1, out=tmp_path / "o", llm_factory=factory,
-                  progress=False)
+        run_bench(
+            [str(good)],
+            methods=["zero-shot-lm"],
+            seeds=1,
+            out=tmp_path / "o",
+            llm_factory=factory,
+            progress=False,
+        )
     assert built == [] and not (tmp_path / "o").exists()
 
 
 def test_llm_is_not_built_for_methods_that_need_none(tmp_path: Path) -> None:
     built = []
-    run_bench([str(make_set(tmp_path))], methods=["few-shot-tfidf"], seeds=1, out=tmp_path / "o",
-              settings=BenchSettings(k=2), llm_factory=lambda: built.append(1), progress=False, plot=False)
+    run_bench(
+        [str(make_set(tmp_path))],
+        methods=["few-shot-tfidf"],
+        seeds=1,
+        out=tmp_path / "o",
+        settings=BenchSettings(k=2),
+        llm_factory=lambda: built.append(1),
+        progress=False,
+        plot=False,
+    )
     assert built == []
 
 
 def test_resume_skips_finished_cells(tmp_path: Path, recorder: list[Cell]) -> None:
     data, out = [str(make_set(tmp_path))], tmp_path / "out"
-    kwargs: dict[str, Any] = dict(methods=["recorder", "few-shot-tfidf"], seeds=2, out=out,
-                                  settings=BenchSettings(k=2), progress=False, plot=False)
+    kwargs: dict[str, Any] = dict(
+        methods=["recorder", "few-shot-tfidf"],
+        seeds=2,
+        out=out,
+        settings=BenchSettings(k=2),
+        progress=False,
+        plot=False,
+    )
     first = run_bench(data, **kwargs)
     assert len(recorder) == 2
     run_bench(data, **kwargs)
@@ -176,11 +245,20 @@ def test_resume_skips_finished_cells(tmp_path: Path, recorder: list[Cell]) -> No
 
 def test_report_only_runs_nothing_and_reports_finished_cells(tmp_path: Path, recorder: list[Cell]) -> None:
     data, out = [str(make_set(tmp_path))], tmp_path / "out"
-    run_bench(data, methods=["recorder"], seeds=1, out=out, settings=BenchSettings(k=2), progress=False,
-              plot=False)
+    run_bench(
+        data, methods=["recorder"], seeds=1, out=out, settings=BenchSettings(k=2), progress=False, plot=False
+    )
     assert len(recorder) == 1
-    both = run_bench(data, methods=["recorder", "few-shot-tfidf"], seeds=1, out=out,
-                     settings=BenchSettings(k=2), progress=False, plot=False, report_only=True)
+    both = run_bench(
+        data,
+        methods=["recorder", "few-shot-tfidf"],
+        seeds=1,
+        out=out,
+        settings=BenchSettings(k=2),
+        progress=False,
+        plot=False,
+        report_only=True,
+    )
     assert len(recorder) == 1  # nothing ran
     assert [c["method"] for c in both["cells"]] == ["recorder"]  # the unfinished cell is simply absent
     finished = both["cells"][0]["finished"]
@@ -199,8 +277,14 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
         return MethodOutput(predictions=[cell.dataset.labels[1]] * len(cell.eval_texts))
 
     try:
-        kwargs: dict[str, Any] = dict(methods=["fragile"], seeds=3, out=tmp_path / "out",
-                                      settings=BenchSettings(k=2), progress=False, plot=False)
+        kwargs: dict[str, Any] = dict(
+            methods=["fragile"],
+            seeds=3,
+            out=tmp_path / "out",
+            settings=BenchSettings(k=2),
+            progress=False,
+            plot=False,
+        )
         with pytest.raises(KeyboardInterrupt):
             run_bench([str(make_set(tmp_path))], **kwargs)
         folder = tmp_path / "out" / "cells" / "news"
@@ -217,11 +301,25 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
 
 def test_changed_settings_do_not_mix_with_old_cells(tmp_path: Path) -> None:
     data, out = [str(make_set(tmp_path))], tmp_path / "out"
-    run_bench(data, methods=["few-shot-tfidf"], seeds=1, out=out, settings=BenchSettings(k=2), progress=False,
-              plot=False)
+    run_bench(
+        data,
+        methods=["few-shot-tfidf"],
+        seeds=1,
+        out=out,
+        settings=BenchSettings(k=2),
+        progress=False,
+        plot=False,
+    )
     with pytest.raises(ConfigError, match="other data or settings"):
-        run_bench(data, methods=["few-shot-tfidf"], seeds=1, out=out, settings=BenchSettings(k=3),
-                  progress=False, plot=False)
+        run_bench(
+            data,
+            methods=["few-shot-tfidf"],
+            seeds=1,
+            out=out,
+            settings=BenchSettings(k=3),
+            progress=False,
+            plot=False,
+        )
 
 
 def test_failed_cell_is_reported_not_saved(tmp_path: Path) -> None:
@@ -230,8 +328,15 @@ def test_failed_cell_is_reported_not_saved(tmp_path: Path) -> None:
         raise LLMError("backend went away")
 
     try:
-        res = run_bench([str(make_set(tmp_path))], methods=["flaky", "few-shot-tfidf"], seeds=1,
-                        out=tmp_path / "out", settings=BenchSettings(k=2), progress=False, plot=False)
+        res = run_bench(
+            [str(make_set(tmp_path))],
+            methods=["flaky", "few-shot-tfidf"],
+            seeds=1,
+            out=tmp_path / "out",
+            settings=BenchSettings(k=2),
+            progress=False,
+            plot=False,
+        )
     finally:
         METHODS.pop("flaky", None)
     assert [c["method"] for c in res["cells"]] == ["few-shot-tfidf"]
@@ -242,10 +347,18 @@ def test_failed_cell_is_reported_not_saved(tmp_path: Path) -> None:
 
 def _bench_outputs(tmp_path: Path, *, plot: bool) -> Path:
     out = tmp_path / "out"
-    run_bench([str(make_set(tmp_path))], methods=["zero-shot-sim", "zero-shot-llm", "few-shot-tfidf"],
-              seeds=2,
-              out=out, settings=BenchSettings(k=2, llm_sample=5), llm=keyword_llm(), encoder=BagOfWords(),
-              command="tutorloop bench --data news", progress=False, plot=plot)
+    run_bench(
+        [str(make_set(tmp_path))],
+        methods=["zero-shot-sim", "zero-shot-llm", "few-shot-tfidf"],
+        seeds=2,
+        out=out,
+        settings=BenchSettings(k=2, llm_sample=5),
+        llm=keyword_llm(),
+        encoder=BagOfWords(),
+        command="tutorloop bench --data news",
+        progress=False,
+        plot=plot,
+    )
     return out
 
 
@@ -272,8 +385,9 @@ def test_plot_is_a_png(tmp_path: Path) -> None:
     assert (out / "accuracy_vs_tokens.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_single_pass_takes_the_full_loops_token_budget(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_single_pass_takes_the_full_loops_token_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     configs: list[Any] = []
 
     def fake_loop(cell: Cell, config: Any) -> tuple[None, MethodOutput]:
@@ -285,9 +399,16 @@ def test_single_pass_takes_the_full_loops_token_budget(tmp_path: Path,
         return None, MethodOutput(predictions=preds, llm_tokens=tokens, extra=extra)
 
     monkeypatch.setattr(baselines, "_run_loop", fake_loop)
-    res = run_bench([str(make_set(tmp_path))], methods=["single-pass", "tutorloop"], seeds=1,
-                    out=tmp_path / "out", settings=BenchSettings(k=2, rounds=2), llm=keyword_llm(),
-                    progress=False, plot=False)
+    res = run_bench(
+        [str(make_set(tmp_path))],
+        methods=["single-pass", "tutorloop"],
+        seeds=1,
+        out=tmp_path / "out",
+        settings=BenchSettings(k=2, rounds=2),
+        llm=keyword_llm(),
+        progress=False,
+        plot=False,
+    )
     full, single = configs
     assert full.max_rounds == 2 and full.token_budget is None and full.seed == 0
     assert single.max_rounds == 0 and single.token_budget == 5000
@@ -300,10 +421,19 @@ def test_single_pass_takes_the_full_loops_token_budget(tmp_path: Path,
 
 def test_tutorloop_and_single_pass_with_the_real_loop(tmp_path: Path) -> None:
     llm, _ = fake_llm(LABELS, keywords={lab: tuple(words) for lab, words in WORDS.items()})
-    settings = BenchSettings(k=2, classifier="tfidf", rounds=1, examples_per_label=8,
-                             loop_params={"val_per_label": 4})
-    res = run_bench([str(make_set(tmp_path))], methods=["tutorloop", "single-pass"], seeds=1,
-                    out=tmp_path / "o", settings=settings, llm=llm, progress=False, plot=False)
+    settings = BenchSettings(
+        k=2, classifier="tfidf", rounds=1, examples_per_label=8, loop_params={"val_per_label": 4}
+    )
+    res = run_bench(
+        [str(make_set(tmp_path))],
+        methods=["tutorloop", "single-pass"],
+        seeds=1,
+        out=tmp_path / "o",
+        settings=settings,
+        llm=llm,
+        progress=False,
+        plot=False,
+    )
     assert not res["failures"], res["failures"]
     full, single = res["cells"]
     assert full["method"] == "tutorloop" and full["llm_tokens"] > 0 and full["n_eval"] == 36

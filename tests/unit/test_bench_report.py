@@ -7,17 +7,38 @@ import pytest
 from tutorloop.bench.report import goals, render_markdown, summarize
 
 
-def cell(method: str, seed: int, acc: float, correct: str, *, positions: list[int] | None = None,
-         tokens: int = 0, tput: float | None = 1000.0, notes: list[str] | None = None) -> dict:
-    return {"dataset": "d", "method": method, "seed": seed, "status": "ok", "accuracy": acc,
-            "macro_f1": acc / 2,
-            "llm_tokens": tokens, "wall_s": 2.0, "throughput": tput, "n_eval": len(positions or correct),
-            "notes": notes or [], "positions": positions, "correct": correct}
+def cell(
+    method: str,
+    seed: int,
+    acc: float,
+    correct: str,
+    *,
+    positions: list[int] | None = None,
+    tokens: int = 0,
+    tput: float | None = 1000.0,
+    notes: list[str] | None = None,
+) -> dict:
+    return {
+        "dataset": "d",
+        "method": method,
+        "seed": seed,
+        "status": "ok",
+        "accuracy": acc,
+        "macro_f1": acc / 2,
+        "llm_tokens": tokens,
+        "wall_s": 2.0,
+        "throughput": tput,
+        "n_eval": len(positions or correct),
+        "notes": notes or [],
+        "positions": positions,
+        "correct": correct,
+    }
 
 
 def test_mean_std_and_accuracy_on_the_llm_sample() -> None:
     cells = [
-        cell("clf", 0, 0.6, "1100110011"), cell("clf", 1, 0.4, "0000111100"),
+        cell("clf", 0, 0.6, "1100110011"),
+        cell("clf", 1, 0.4, "0000111100"),
         cell("zero-shot-llm", 0, 0.5, "10", positions=[0, 2], tokens=300, tput=2.0, notes=["sample"]),
         cell("zero-shot-llm", 1, 1.0, "11", positions=[4, 9], tokens=500, tput=4.0, notes=["sample"]),
         {"dataset": "d", "method": "clf", "seed": 2, "status": "error"},
@@ -34,10 +55,22 @@ def test_mean_std_and_accuracy_on_the_llm_sample() -> None:
 
 
 def test_markdown_table_and_speedup() -> None:
-    rows = summarize([cell("clf", 0, 0.9, "1" * 10, tput=3000.0),
-                      cell("zero-shot-llm", 0, 0.8, "1" * 4, positions=[0, 1, 2, 3], tokens=1234, tput=1.5)])
-    md = render_markdown({"meta": {"command": "tutorloop bench x", "seeds": [0],
-                                   "settings": {"k": 8, "classifier": "embed"}}, "summary": rows})
+    rows = summarize(
+        [
+            cell("clf", 0, 0.9, "1" * 10, tput=3000.0),
+            cell("zero-shot-llm", 0, 0.8, "1" * 4, positions=[0, 1, 2, 3], tokens=1234, tput=1.5),
+        ]
+    )
+    md = render_markdown(
+        {
+            "meta": {
+                "command": "tutorloop bench x",
+                "seeds": [0],
+                "settings": {"k": 8, "classifier": "embed"},
+            },
+            "summary": rows,
+        }
+    )
     assert "Command: `tutorloop bench x`" in md
     # one seed: no spread to show
     assert "| d | clf | 1 | 90.0 | 45.0 | 100.0 | 0 | 2.0 s | 3,000.0 | 10 |" in md
@@ -52,10 +85,12 @@ def test_two_seeds_show_the_spread() -> None:
 
 
 def test_goals_compare_tutorloop_with_each_baseline() -> None:
-    cells = [cell("tutorloop", 0, 0.7, "1010101111", tput=1500.0),
-             cell("single-pass", 0, 0.8, "1" * 10),
-             cell("zero-shot-sim", 0, 0.6, "1" * 10),
-             cell("zero-shot-llm", 0, 0.5, "10", positions=[0, 1], tput=1.0)]
+    cells = [
+        cell("tutorloop", 0, 0.7, "1010101111", tput=1500.0),
+        cell("single-pass", 0, 0.8, "1" * 10),
+        cell("zero-shot-sim", 0, 0.6, "1" * 10),
+        cell("zero-shot-llm", 0, 0.5, "10", positions=[0, 1], tput=1.0),
+    ]
     checks = {g["goal"]: g for g in goals(summarize(cells))}
     assert checks["≥ zero-shot-sim (macro-F1)"]["met"]
     assert checks["≥ zero-shot-sim (macro-F1)"]["gap"] == pytest.approx(0.05)

@@ -13,9 +13,14 @@ from tutorloop.llm import FakeLLM, ResponseCache
 from tutorloop.llm.cache import default_cache_path
 from tutorloop.types import LLMRequest, LLMResponse, Message
 
-BASE = LLMRequest(messages=(Message("system", "You label reviews."), Message("user", "Great film")),
-                  json_schema={"type": "object", "properties": {"label": {"type": "string"}}},
-                  temperature=0.0, max_tokens=64, seed=0, sample_index=0)
+BASE = LLMRequest(
+    messages=(Message("system", "You label reviews."), Message("user", "Great film")),
+    json_schema={"type": "object", "properties": {"label": {"type": "string"}}},
+    temperature=0.0,
+    max_tokens=64,
+    seed=0,
+    sample_index=0,
+)
 
 
 class Label(BaseModel):
@@ -26,8 +31,10 @@ def test_cache_miss_then_hit_returns_stored_reply(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path / "c.sqlite")
     key = BASE.key("fake", "m")
     assert cache.get(key) is None
-    cache.put(key, LLMResponse(text='{"label":"pos"}', model="m", prompt_tokens=7, completion_tokens=3,
-                               latency_s=1.25))
+    cache.put(
+        key,
+        LLMResponse(text='{"label":"pos"}', model="m", prompt_tokens=7, completion_tokens=3, latency_s=1.25),
+    )
     hit = cache.get(key)
     assert hit is not None and hit.cached
     assert (hit.text, hit.prompt_tokens, hit.completion_tokens) == ('{"label":"pos"}', 7, 3)
@@ -40,16 +47,19 @@ def test_cache_persists_across_instances(tmp_path: Path) -> None:
     assert ResponseCache(tmp_path / "c.sqlite").get("k").text == "hello"
 
 
-@pytest.mark.parametrize("change", [
-    {"messages": (Message("system", "You label reviews."), Message("user", "Great film!"))},
-    {"messages": (Message("user", "You label reviews."), Message("user", "Great film"))},
-    {"json_schema": {"type": "object", "properties": {"label": {"type": "integer"}}}},
-    {"json_schema": None},
-    {"temperature": 0.7},
-    {"max_tokens": 65},
-    {"seed": 1},
-    {"sample_index": 1},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"messages": (Message("system", "You label reviews."), Message("user", "Great film!"))},
+        {"messages": (Message("user", "You label reviews."), Message("user", "Great film"))},
+        {"json_schema": {"type": "object", "properties": {"label": {"type": "integer"}}}},
+        {"json_schema": None},
+        {"temperature": 0.7},
+        {"max_tokens": 65},
+        {"seed": 1},
+        {"sample_index": 1},
+    ],
+)
 def test_key_changes_with_every_request_field(change: dict) -> None:
     changed = dataclasses.replace(BASE, **change)
     assert changed.key("fake", "m") != BASE.key("fake", "m")
@@ -97,9 +107,13 @@ def test_cache_never_stores_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     secret = "sk-test-SECRET-123456"
     monkeypatch.setenv("MY_KEY", secret)
     reply = {"choices": [{"message": {"content": '{"label": "x"}'}}], "usage": {}}
-    llm = OpenAICompatLLM("m", base_url="https://llm.example/v1", api_key_env="MY_KEY",
-                          transport=httpx.MockTransport(lambda r: httpx.Response(200, json=reply)),
-                          cache=ResponseCache(tmp_path / "c.sqlite"))
+    llm = OpenAICompatLLM(
+        "m",
+        base_url="https://llm.example/v1",
+        api_key_env="MY_KEY",
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json=reply)),
+        cache=ResponseCache(tmp_path / "c.sqlite"),
+    )
     llm.structured("hi", Label)
     written = b"".join(p.read_bytes() for p in tmp_path.iterdir())  # db, -wal and -shm files
     assert b'{"label": "x"}' in written  # the reply is there ...

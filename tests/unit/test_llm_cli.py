@@ -22,25 +22,44 @@ def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
     return int(info.value.code or 0), out, err
 
 
-@pytest.mark.parametrize("argv,first_words", [
-    (["llm", "check", "--llm", "opnai:gpt-4o"], "ConfigError: Unknown LLM backend 'opnai'"),
-    pytest.param(["llm", "check", "--llm", "local:/no/such/model.gguf"],
-                 "LLMModelError: Model file not found", marks=needs_local),
-    (["llm", "check", "--llm", "openai:gpt-4o-mini"], "LLMAuthError: No API key"),
-    (["llm", "check", "--llm", "local:smolm2"], "ConfigError: Unknown local model 'smolm2'. Did you mean"),
-])
-def test_check_errors_are_one_line_and_exit_1(argv: list[str], first_words: str,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv,first_words",
+    [
+        (["llm", "check", "--llm", "opnai:gpt-4o"], "ConfigError: Unknown LLM backend 'opnai'"),
+        pytest.param(
+            ["llm", "check", "--llm", "local:/no/such/model.gguf"],
+            "LLMModelError: Model file not found",
+            marks=needs_local,
+        ),
+        (["llm", "check", "--llm", "openai:gpt-4o-mini"], "LLMAuthError: No API key"),
+        (
+            ["llm", "check", "--llm", "local:smolm2"],
+            "ConfigError: Unknown local model 'smolm2'. Did you mean",
+        ),
+    ],
+)
+def test_check_errors_are_one_line_and_exit_1(
+    argv: list[str], first_words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run_main(argv, capsys)
     assert code == 1 and out == ""
     assert err.startswith(first_words)
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_unreachable_base_url_is_one_line(capsys: pytest.CaptureFixture[str],
-                                          unused_port: int) -> None:
-    code, _, err = run_main(["llm", "check", "--llm", "openai:m", "--base-url",
-                             f"http://127.0.0.1:{unused_port}/v1", "--no-cache"], capsys)
+def test_unreachable_base_url_is_one_line(capsys: pytest.CaptureFixture[str], unused_port: int) -> None:
+    code, _, err = run_main(
+        [
+            "llm",
+            "check",
+            "--llm",
+            "openai:m",
+            "--base-url",
+            f"http://127.0.0.1:{unused_port}/v1",
+            "--no-cache",
+        ],
+        capsys,
+    )
     assert code == 1 and err.startswith("LLMConnectionError: Cannot reach http://127.0.0.1:")
     assert err.count("\n") == 1
 

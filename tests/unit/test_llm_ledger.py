@@ -15,8 +15,15 @@ class Label(BaseModel):
 
 
 def _row(ledger: Ledger, pt: int, ct: int, cached: bool = False, latency: float = 0.5) -> None:
-    ledger.record(backend="fake", model="m", purpose="curate", prompt_tokens=pt, completion_tokens=ct,
-                  latency_s=latency, cached=cached)
+    ledger.record(
+        backend="fake",
+        model="m",
+        purpose="curate",
+        prompt_tokens=pt,
+        completion_tokens=ct,
+        latency_s=latency,
+        cached=cached,
+    )
 
 
 def test_summary_totals_count_only_paid_calls() -> None:

@@ -47,8 +47,14 @@ def test_compact_grammar_embeds_schema_and_options() -> None:
 
 def test_body_uses_compact_grammar_or_response_format(tmp_path: Path) -> None:
     pytest.importorskip("xllamacpp", reason="needs the [local] extra (llama.cpp)")
-    req = LLMRequest((Message("user", "hi"),), json_schema=Outer.model_json_schema(), max_tokens=9,
-                     temperature=0.5, seed=2, sample_index=3)
+    req = LLMRequest(
+        (Message("user", "hi"),),
+        json_schema=Outer.model_json_schema(),
+        max_tokens=9,
+        temperature=0.5,
+        seed=2,
+        sample_index=3,
+    )
     compact = LocalLLM(tmp_path / "m.gguf", threads=1)._body(req)
     plain = LocalLLM(tmp_path / "m.gguf", threads=1, compact_json=False)._body(req)
     if _has_llguidance():
@@ -56,8 +62,12 @@ def test_body_uses_compact_grammar_or_response_format(tmp_path: Path) -> None:
     assert plain["response_format"]["json_schema"]["schema"] == Outer.model_json_schema()
     assert "grammar" not in plain
     assert plain["max_tokens"] == 9 and plain["messages"] == [{"role": "user", "content": "hi"}]
-    assert plain["seed"] != LocalLLM(tmp_path / "m.gguf")._body(
-        LLMRequest(req.messages, json_schema=req.json_schema, seed=2, sample_index=4))["seed"]
+    assert (
+        plain["seed"]
+        != LocalLLM(tmp_path / "m.gguf")._body(
+            LLMRequest(req.messages, json_schema=req.json_schema, seed=2, sample_index=4)
+        )["seed"]
+    )
 
 
 def test_free_text_request_has_no_constraint(tmp_path: Path) -> None:
@@ -76,5 +86,11 @@ def test_default_threads_and_validation(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 def test_describe_never_loads(tmp_path: Path) -> None:
     info = LocalLLM(tmp_path / "absent.gguf", model_name="x", threads=1).describe()
-    assert info == {"backend": "local", "model": "x", "path": str(tmp_path / "absent.gguf"), "sha256": None,
-                    "threads": 1, "n_ctx": 4096}
+    assert info == {
+        "backend": "local",
+        "model": "x",
+        "path": str(tmp_path / "absent.gguf"),
+        "sha256": None,
+        "threads": 1,
+        "n_ctx": 4096,
+    }

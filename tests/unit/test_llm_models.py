@@ -26,8 +26,9 @@ def _parts(tmp_path: Path, contents: list[bytes]) -> tuple[list[Path], str]:
 
 def test_assemble_concatenates_in_order_and_records_the_hash(tmp_path: Path) -> None:
     parts, sha = _parts(tmp_path, [b"GGUF" + b"a" * 100, b"b" * 50, b"c" * 7])
-    dest = models.assemble(parts, tmp_path / "m" / "model.gguf", size=161, sha256_prefix=sha[:8],
-                           sha256_suffix=sha[-5:])
+    dest = models.assemble(
+        parts, tmp_path / "m" / "model.gguf", size=161, sha256_prefix=sha[:8], sha256_suffix=sha[-5:]
+    )
     assert dest.read_bytes() == b"GGUF" + b"a" * 100 + b"b" * 50 + b"c" * 7
     side = json.loads((tmp_path / "m" / "model.gguf.json").read_text())
     assert side["sha256"] == sha and side["size"] == 161 and side["parts"] == 3

@@ -27,9 +27,14 @@ class Label(BaseModel):
 
 
 def ok(content: str = '{"label": "spam"}', **extra: object) -> httpx.Response:
-    return httpx.Response(200, json={"choices": [{"message": {"role": "assistant", "content": content},
-                                                  "finish_reason": "stop"}],
-                                     "usage": {"prompt_tokens": 11, "completion_tokens": 5}, **extra})
+    return httpx.Response(
+        200,
+        json={
+            "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 5},
+            **extra,
+        },
+    )
 
 
 class Script:
@@ -58,9 +63,15 @@ def key(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def make(script: Script, sleeps: list[float] | None = None, **kw: object) -> OpenAICompatLLM:
     sleeps = sleeps if sleeps is not None else []
-    return OpenAICompatLLM("model-x", base_url=URL, api_key_env="TEST_LLM_KEY",
-                           transport=httpx.MockTransport(script), sleep=sleeps.append, rng=random.Random(0),
-                           **kw)
+    return OpenAICompatLLM(
+        "model-x",
+        base_url=URL,
+        api_key_env="TEST_LLM_KEY",
+        transport=httpx.MockTransport(script),
+        sleep=sleeps.append,
+        rng=random.Random(0),
+        **kw,
+    )
 
 
 def test_request_shape_key_header_and_native_schema(key: str) -> None:
@@ -78,8 +89,9 @@ def test_request_shape_key_header_and_native_schema(key: str) -> None:
 
 
 def test_429_honours_retry_after_via_injected_sleep(key: str) -> None:
-    script = Script(httpx.Response(429, headers={"Retry-After": "7"},
-                                   json={"error": {"message": "slow down"}}), ok())
+    script = Script(
+        httpx.Response(429, headers={"Retry-After": "7"}, json={"error": {"message": "slow down"}}), ok()
+    )
     sleeps: list[float] = []
     assert make(script, sleeps).structured("x", Label).label == "spam"
     assert sleeps == [7.0] and len(script.requests) == 2
@@ -132,11 +144,14 @@ def test_connection_error_names_the_url(key: str) -> None:
         make(script, max_retries=1).structured("x", Label)
 
 
-@pytest.mark.parametrize("response,match", [
-    (httpx.Response(200, text="<html>gateway</html>"), "non-JSON"),
-    (httpx.Response(200, text='{"choices": [{"message": {"content": "{\\"la'), "truncated"),
-    (httpx.Response(200, json={"data": []}), "choices"),
-])
+@pytest.mark.parametrize(
+    "response,match",
+    [
+        (httpx.Response(200, text="<html>gateway</html>"), "non-JSON"),
+        (httpx.Response(200, text='{"choices": [{"message": {"content": "{\\"la'), "truncated"),
+        (httpx.Response(200, json={"data": []}), "choices"),
+    ],
+)
 def test_bad_bodies_raise_clear_llm_error(key: str, response: httpx.Response, match: str) -> None:
     with pytest.raises(LLMError, match=match) as info:
         make(Script(response)).structured("x", Label)
@@ -167,22 +182,35 @@ def test_missing_key_raises_auth_error_naming_the_variable(monkeypatch: pytest.M
 def test_loopback_servers_need_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
     script = Script(ok())
-    llm = OpenAICompatLLM("m", base_url="http://localhost:8080/v1", api_key_env="NO_SUCH_KEY_VAR",
-                          transport=httpx.MockTransport(script))
+    llm = OpenAICompatLLM(
+        "m",
+        base_url="http://localhost:8080/v1",
+        api_key_env="NO_SUCH_KEY_VAR",
+        transport=httpx.MockTransport(script),
+    )
     llm.structured("x", Label)
     assert "authorization" not in script.requests[0].headers
 
 
 def test_falls_back_to_prompt_schema_when_response_format_is_unsupported(key: str) -> None:
-    script = Script(httpx.Response(400, json={"error": {"message": "response_format is not supported"}}),
-                    ok(), ok('{"label": "ham"}'))
+    script = Script(
+        httpx.Response(400, json={"error": {"message": "response_format is not supported"}}),
+        ok(),
+        ok('{"label": "ham"}'),
+    )
     llm = make(script)
-    assert llm.structured([{"role": "system", "content": "Be terse."}, {"role": "user", "content": "x"}],
-                          Label).label == "spam"
+    assert (
+        llm.structured(
+            [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "x"}], Label
+        ).label
+        == "spam"
+    )
     first, second = script.bodies()[:2]
     assert "response_format" in first and "response_format" not in second
-    assert second["messages"][0]["content"].startswith("Be terse.") and '"label"' in second["messages"][0][
-        "content"]
+    assert (
+        second["messages"][0]["content"].startswith("Be terse.")
+        and '"label"' in second["messages"][0]["content"]
+    )
     assert not llm.native_schema
     llm.structured("y", Label)  # later calls go straight to prompt mode
     assert "response_format" not in script.bodies()[2] and len(script.requests) == 3
@@ -191,8 +219,12 @@ def test_falls_back_to_prompt_schema_when_response_format_is_unsupported(key: st
 def test_concurrency_uses_base_structured_many(key: str) -> None:
     from tutorloop.llm import StructuredJob
 
-    script = Script(*[lambda r: ok(json.dumps({"label": json.loads(r.content)["messages"][0]["content"]}))
-                      for _ in range(6)])
+    script = Script(
+        *[
+            lambda r: ok(json.dumps({"label": json.loads(r.content)["messages"][0]["content"]}))
+            for _ in range(6)
+        ]
+    )
     llm = make(script, max_concurrency=3)
     out = llm.structured_many([StructuredJob(f"t{i}", Label) for i in range(6)])
     assert [o.label for o in out] == [f"t{i}" for i in range(6)]
@@ -209,9 +241,16 @@ def test_sample_index_changes_seed_only_when_sampling(key: str) -> None:
     assert seeds[0] != seeds[1] and seeds[2] is None
 
 
-@pytest.mark.parametrize("url,expected", [("http://127.0.0.1:1/v1", True), ("http://[::1]:8000", True),
-                                          ("http://localhost/v1", True), ("https://api.openai.com/v1", False),
-                                          ("http://10.0.0.5/v1", False)])
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("http://127.0.0.1:1/v1", True),
+        ("http://[::1]:8000", True),
+        ("http://localhost/v1", True),
+        ("https://api.openai.com/v1", False),
+        ("http://10.0.0.5/v1", False),
+    ],
+)
 def test_is_loopback(url: str, expected: bool) -> None:
     assert is_loopback(url) is expected
 

@@ -20,9 +20,14 @@ class Reply(BaseModel):
     label: str
 
 
-@pytest.mark.parametrize("spec,hint", [("opnai:gpt-4o", "Did you mean 'openai'?"),
-                                       ("locl", "Did you mean 'local'?"),
-                                       ("zzz:q", "Known backends: local, openai")])
+@pytest.mark.parametrize(
+    "spec,hint",
+    [
+        ("opnai:gpt-4o", "Did you mean 'openai'?"),
+        ("locl", "Did you mean 'local'?"),
+        ("zzz:q", "Known backends: local, openai"),
+    ],
+)
 def test_unknown_backend_is_a_config_error_with_a_hint(spec: str, hint: str) -> None:
     with pytest.raises(ConfigError, match=hint):
         get_llm(spec)
@@ -89,8 +94,13 @@ def test_cache_option(tmp_path: Path) -> None:
 
 def test_openai_spec_and_options(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY", "sk-x")
-    llm = get_llm("openai:gpt-4o-mini", base_url="https://h.example/v1/", api_key_env="MY_KEY",
-                  max_concurrency=3, cache=False)
+    llm = get_llm(
+        "openai:gpt-4o-mini",
+        base_url="https://h.example/v1/",
+        api_key_env="MY_KEY",
+        max_concurrency=3,
+        cache=False,
+    )
     assert isinstance(llm, OpenAICompatLLM)
     assert (llm.model, llm.base_url, llm.max_concurrency) == ("gpt-4o-mini", "https://h.example/v1", 3)
     assert get_llm("openai:m", base_url="http://127.0.0.1:1/v1").max_concurrency == 8
@@ -134,8 +144,9 @@ def test_entry_point_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
         get_llm("ecko:x")
 
 
-def test_hf_reference_is_validated_and_downloaded_into_models_dir(monkeypatch: pytest.MonkeyPatch,
-                                                                  tmp_path: Path) -> None:
+def test_hf_reference_is_validated_and_downloaded_into_models_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError, match="hf:OWNER/REPO/FILE.gguf"):
         get_llm("local:hf:owner/only-repo")
     hub = pytest.importorskip("huggingface_hub")
@@ -148,6 +159,9 @@ def test_hf_reference_is_validated_and_downloaded_into_models_dir(monkeypatch: p
     monkeypatch.setattr(hub, "hf_hub_download", fake_download)
     monkeypatch.setenv("TUTORLOOP_MODELS_DIR", str(tmp_path / "models"))
     llm = get_llm("local:hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/sub/q4.gguf", cache=False)
-    assert calls == {"repo_id": "Qwen/Qwen2.5-0.5B-Instruct-GGUF", "filename": "sub/q4.gguf",
-                     "cache_dir": str(tmp_path / "models" / "hf")}
+    assert calls == {
+        "repo_id": "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+        "filename": "sub/q4.gguf",
+        "cache_dir": str(tmp_path / "models" / "hf"),
+    }
     assert llm.path == tmp_path / "weights.gguf"

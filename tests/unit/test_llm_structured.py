@@ -67,8 +67,10 @@ def test_schema_hint_added_only_when_backend_lacks_native_schema() -> None:
     class PromptOnly(FakeLLM):
         supports_schema = False
 
-    native, prompt_only = FakeLLM(replies=[{"text": "a", "label": "b"}]), PromptOnly(replies=[{"text": "a",
-                                                                                              "label": "b"}])
+    native, prompt_only = (
+        FakeLLM(replies=[{"text": "a", "label": "b"}]),
+        PromptOnly(replies=[{"text": "a", "label": "b"}]),
+    )
     native.structured("hello", Item)
     prompt_only.structured("hello", Item)
     assert [m.role for m in native.requests[0].messages] == ["user"]
@@ -87,7 +89,11 @@ def test_structured_many_keeps_order_and_returns_errors_in_place() -> None:
     done = []
     out = llm.structured_many(jobs, max_attempts=2, on_done=lambda: done.append(1))
     assert [o.label if isinstance(o, Item) else type(o).__name__ for o in out] == [
-        "A", "LLMOutputError", "C", "D"]
+        "A",
+        "LLMOutputError",
+        "C",
+        "D",
+    ]
     assert len(done) == 4
 
 
@@ -115,10 +121,13 @@ def test_other_errors_propagate_from_structured_many() -> None:
         llm.structured_many([StructuredJob("x", Item)])
 
 
-@pytest.mark.parametrize("text,expected", [
-    ('{"a": 1}', '{"a": 1}'),
-    ('noise {"a": [1, 2]} trailing', '{"a": [1, 2]}'),
-    ("```\n[1, 2]\n```", "[1, 2]"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ('{"a": 1}', '{"a": 1}'),
+        ('noise {"a": [1, 2]} trailing', '{"a": [1, 2]}'),
+        ("```\n[1, 2]\n```", "[1, 2]"),
+    ],
+)
 def test_extract_json(text: str, expected: str) -> None:
     assert extract_json(text) == expected

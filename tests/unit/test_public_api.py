@@ -28,7 +28,9 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 
 def test_import_is_light() -> None:
     """`import tutorloop` (and so the CLI's --help) must not pull in torch, llama.cpp or onnxruntime."""
-    code = ("import sys, tutorloop; heavy = [m for m in ('torch', 'xllamacpp', 'onnxruntime', 'setfit', "
-            "'sentence_transformers') if m in sys.modules]; print(','.join(heavy))")
+    code = (
+        "import sys, tutorloop; heavy = [m for m in ('torch', 'xllamacpp', 'onnxruntime', 'setfit', "
+        "'sentence_transformers') if m in sys.modules]; print(','.join(heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -10,6 +10,19 @@ from .harness import DEFAULT_METHODS, run_bench
 from .registry import METHODS, BenchSettings, Cell, MethodOutput, register_method, resolve_methods
 from .tasks import TaskSpec, load_tasks
 
-__all__ = ["DEFAULT_METHODS", "METHODS", "BenchDataset", "BenchSettings", "Cell", "MethodOutput", "Split",
-           "TaskSpec", "kshot_split", "load_dataset", "load_tasks", "register_method", "resolve_methods",
-           "run_bench"]
+__all__ = [
+    "DEFAULT_METHODS",
+    "METHODS",
+    "BenchDataset",
+    "BenchSettings",
+    "Cell",
+    "MethodOutput",
+    "Split",
+    "TaskSpec",
+    "kshot_split",
+    "load_dataset",
+    "load_tasks",
+    "register_method",
+    "resolve_methods",
+    "run_bench",
+]

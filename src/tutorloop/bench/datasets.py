@@ -86,8 +86,14 @@ class Split:
     eval_idx: list[int]
 
 
-def load_dataset(spec: str, *, name: str | None = None, text_column: str | None = None,
-                 label_column: str | None = None, split: str = "test") -> BenchDataset:
+def load_dataset(
+    spec: str,
+    *,
+    name: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    split: str = "test",
+) -> BenchDataset:
     """Load a benchmark set from a local folder or, failing that, from the Hugging Face hub.
 
     ``spec`` is a folder (``../shared/benchmarks/trec``), ``hf:NAME[:CONFIG]`` or a bare hub name
@@ -99,8 +105,10 @@ def load_dataset(spec: str, *, name: str | None = None, text_column: str | None 
     if spec.startswith("hf:"):
         return load_hub(spec[3:], name=name, text_column=text_column, label_column=label_column, split=split)
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or spec.endswith((".jsonl", ".json")):
-        raise DataError(f"No benchmark folder at '{spec}'. Give a folder holding test.jsonl and labels.json "
-                        "(e.g. ../shared/benchmarks/trec) or a Hugging Face hub name such as hf:ag_news.")
+        raise DataError(
+            f"No benchmark folder at '{spec}'. Give a folder holding test.jsonl and labels.json "
+            "(e.g. ../shared/benchmarks/trec) or a Hugging Face hub name such as hf:ag_news."
+        )
     return load_hub(spec, name=name, text_column=text_column, label_column=label_column, split=split)
 
 
@@ -108,8 +116,9 @@ def load_folder(path: str | Path, *, name: str | None = None) -> BenchDataset:
     """Load ``test.jsonl`` + ``labels.json`` from ``path`` and check that they agree."""
     path = Path(path)
     if not path.is_dir():
-        raise DataError(f"'{path}' is not a folder. A benchmark set is a folder with test.jsonl and "
-                        "labels.json.")
+        raise DataError(
+            f"'{path}' is not a folder. A benchmark set is a folder with test.jsonl and labels.json."
+        )
     labels = _read_labels(path / "labels.json")
     texts, gold = _read_jsonl(path / "test.jsonl")
     pool = path / "unlabelled.jsonl"
@@ -117,8 +126,14 @@ def load_folder(path: str | Path, *, name: str | None = None) -> BenchDataset:
     return _validated(name or path.resolve().name, texts, gold, labels, source=str(path), meta=meta)
 
 
-def load_hub(hub_name: str, *, name: str | None = None, text_column: str | None = None,
-             label_column: str | None = None, split: str = "test") -> BenchDataset:
+def load_hub(
+    hub_name: str,
+    *,
+    name: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    split: str = "test",
+) -> BenchDataset:
     """Load ``split`` of a hub data set with ``datasets.load_dataset`` (needs the network the first time).
 
     ``hub_name`` may carry a config after a colon (``glue:sst2``). Integer labels are mapped to names
@@ -127,15 +142,18 @@ def load_hub(hub_name: str, *, name: str | None = None, text_column: str | None 
     try:
         import datasets as hf_datasets
     except ImportError as exc:  # pragma: no cover - datasets ships with the setfit extra
-        raise ConfigError("Loading hub data sets needs the datasets package: "
-                          'pip install "tutorloop[setfit]"') from exc
+        raise ConfigError(
+            'Loading hub data sets needs the datasets package: pip install "tutorloop[setfit]"'
+        ) from exc
     repo, _, config = hub_name.partition(":")
     try:
         table = hf_datasets.load_dataset(repo, config or None, split=split)
     except Exception as exc:  # noqa: BLE001 - datasets raises many unrelated types; report them uniformly
-        raise DataError(f"Could not load '{hub_name}' split '{split}' from the Hugging Face hub: {exc}. "
-                        "Check the name (and network), or give a local folder with test.jsonl and "
-                        "labels.json.") from exc
+        raise DataError(
+            f"Could not load '{hub_name}' split '{split}' from the Hugging Face hub: {exc}. "
+            "Check the name (and network), or give a local folder with test.jsonl and "
+            "labels.json."
+        ) from exc
     columns = list(table.column_names)
     tcol = text_column or _pick(columns, _TEXT_COLUMNS, "text", hub_name)
     lcol = label_column or _pick(columns, _LABEL_COLUMNS, "label", hub_name)
@@ -149,8 +167,14 @@ def load_hub(hub_name: str, *, name: str | None = None, text_column: str | None 
         labels = sorted(set(gold))
     texts = [str(t) for t in table[tcol]]
     base = name or re.sub(r"[^A-Za-z0-9_.-]+", "_", hub_name)
-    return _validated(base, texts, gold, labels, source=f"hf:{hub_name}",
-                      meta={"split": split, "text_column": tcol, "label_column": lcol})
+    return _validated(
+        base,
+        texts,
+        gold,
+        labels,
+        source=f"hf:{hub_name}",
+        meta={"split": split, "text_column": tcol, "label_column": lcol},
+    )
 
 
 def kshot_split(ds: BenchDataset, k: int, seed: int) -> Split:
@@ -168,8 +192,9 @@ def kshot_split(ds: BenchDataset, k: int, seed: int) -> Split:
     for label in ds.labels:
         train.extend(rng.sample(by_label[label], k))
     chosen = set(train)
-    return Split(seed=seed, k=k, train_idx=sorted(train),
-                 eval_idx=[i for i in range(len(ds)) if i not in chosen])
+    return Split(
+        seed=seed, k=k, train_idx=sorted(train), eval_idx=[i for i in range(len(ds)) if i not in chosen]
+    )
 
 
 def check_k(ds: BenchDataset, k: int) -> None:
@@ -183,15 +208,19 @@ def check_k(ds: BenchDataset, k: int) -> None:
         shown = ", ".join(f"'{lab}' has {n}" for lab, n in list(small.items())[:5])
         fewest = min(small.values())
         hint = f"use --k {fewest - 1} or less" if fewest > 1 else "remove that class or add examples of it"
-        raise ConfigError(f"k={k} examples per class cannot be drawn from {ds.name}: {shown} "
-                          f"(k must be smaller than every class's size so that each class is still "
-                          f"evaluated); {hint}.")
+        raise ConfigError(
+            f"k={k} examples per class cannot be drawn from {ds.name}: {shown} "
+            f"(k must be smaller than every class's size so that each class is still "
+            f"evaluated); {hint}."
+        )
 
 
 def _read_labels(path: Path) -> list[str]:
     if not path.is_file():
-        raise DataError(f"No labels.json in '{path.parent}'. Add a JSON list of the label names in order, "
-                        'e.g. ["negative", "positive"].')
+        raise DataError(
+            f"No labels.json in '{path.parent}'. Add a JSON list of the label names in order, "
+            'e.g. ["negative", "positive"].'
+        )
     try:
         labels = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -208,8 +237,10 @@ def _read_labels(path: Path) -> list[str]:
 
 def _read_jsonl(path: Path) -> tuple[list[str], list[str]]:
     if not path.is_file():
-        raise DataError(f"No test.jsonl in '{path.parent}'. Add one JSON object per line: "
-                        '{"text": "...", "label": "..."}.')
+        raise DataError(
+            f"No test.jsonl in '{path.parent}'. Add one JSON object per line: "
+            '{"text": "...", "label": "..."}.'
+        )
     texts: list[str] = []
     gold: list[str] = []
     try:
@@ -230,22 +261,31 @@ def _read_jsonl(path: Path) -> tuple[list[str], list[str]]:
         texts.append(row["text"])
         gold.append(str(row["label"]))
     if not texts:
-        raise DataError(f"{path} is empty: it needs one JSON object per line with \"text\" and \"label\".")
+        raise DataError(f'{path} is empty: it needs one JSON object per line with "text" and "label".')
     return texts, gold
 
 
-def _validated(name: str, texts: list[str], gold: list[str], labels: list[str], *, source: str,
-               meta: dict[str, Any] | None = None) -> BenchDataset:
+def _validated(
+    name: str,
+    texts: list[str],
+    gold: list[str],
+    labels: list[str],
+    *,
+    source: str,
+    meta: dict[str, Any] | None = None,
+) -> BenchDataset:
     if not texts:
         raise DataError(f"Data set '{name}' ({source}) has no examples.")
     unknown = sorted(set(gold) - set(labels))
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:10])
         more = f" (and {len(unknown) - 10} more)" if len(unknown) > 10 else ""
-        raise DataError(f"Data set '{name}' ({source}) has labels that labels.json does not list: "
-                        f"{shown}{more}. "
-                        f"Known labels: {labels[:10]}{' ...' if len(labels) > 10 else ''}. "
-                        "Fix the rows or add the names to labels.json.")
+        raise DataError(
+            f"Data set '{name}' ({source}) has labels that labels.json does not list: "
+            f"{shown}{more}. "
+            f"Known labels: {labels[:10]}{' ...' if len(labels) > 10 else ''}. "
+            "Fix the rows or add the names to labels.json."
+        )
     return BenchDataset(name=name, texts=texts, gold=gold, labels=labels, source=source, meta=meta or {})
 
 
@@ -253,5 +293,7 @@ def _pick(columns: list[str], candidates: tuple[str, ...], what: str, hub_name: 
     for c in candidates:
         if c in columns:
             return c
-    raise DataError(f"Cannot tell which column of '{hub_name}' holds the {what} (columns: {columns}). "
-                    f"Pass {what}_column=... explicitly.")
+    raise DataError(
+        f"Cannot tell which column of '{hub_name}' holds the {what} (columns: {columns}). "
+        f"Pass {what}_column=... explicitly."
+    )

@@ -40,12 +40,22 @@ DEFAULT_METHODS = ("tutorloop", "single-pass", "zero-shot-sim", "zero-shot-llm",
 FORMAT_VERSION = 1
 
 
-def run_bench(data: Sequence[str | BenchDataset], *, methods: Sequence[str] = DEFAULT_METHODS,
-              seeds: int | Sequence[int] = 3, out: str | Path = "bench-results",
-              settings: BenchSettings | None = None, llm: Any = None,
-              llm_factory: Callable[[], Any] | None = None, encoder: Any = None,
-              tasks: str | Path | dict[str, TaskSpec] | None = None, command: str | None = None,
-              progress: bool = True, plot: bool = True, report_only: bool = False) -> dict[str, Any]:
+def run_bench(
+    data: Sequence[str | BenchDataset],
+    *,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    seeds: int | Sequence[int] = 3,
+    out: str | Path = "bench-results",
+    settings: BenchSettings | None = None,
+    llm: Any = None,
+    llm_factory: Callable[[], Any] | None = None,
+    encoder: Any = None,
+    tasks: str | Path | dict[str, TaskSpec] | None = None,
+    command: str | None = None,
+    progress: bool = True,
+    plot: bool = True,
+    report_only: bool = False,
+) -> dict[str, Any]:
     """Run the grid and write results; returns the results dict (also saved as ``out/results.json``).
 
     ``data``: folders / hub names (or loaded :class:`BenchDataset` objects). ``seeds``: a count (0..N-1) or
@@ -80,11 +90,18 @@ def run_bench(data: Sequence[str | BenchDataset], *, methods: Sequence[str] = DE
                 continue
             bar.describe(f"{ds.name} · seed {seed} · {method.name}")
             done = _finished(out, ds.name, seed)
-            cell = Cell(dataset=ds, seed=seed, method=method.name, split=kshot_split(ds, settings.k, seed),
-                        task=specs.get(ds.name) or TaskSpec.default(ds.name), settings=settings,
-                        run_dir=out / "runs" / ds.name / f"seed{seed}" / method.name, done=done,
-                        llm_factory=get_llm if get_llm is not None and method.needs_llm else None,
-                        encoder_factory=get_encoder)
+            cell = Cell(
+                dataset=ds,
+                seed=seed,
+                method=method.name,
+                split=kshot_split(ds, settings.k, seed),
+                task=specs.get(ds.name) or TaskSpec.default(ds.name),
+                settings=settings,
+                run_dir=out / "runs" / ds.name / f"seed{seed}" / method.name,
+                done=done,
+                llm_factory=get_llm if get_llm is not None and method.needs_llm else None,
+                encoder_factory=get_encoder,
+            )
             record = _run_cell(cell, method, fingerprints[(ds.name, seed, method.name)], path)
             if record["status"] == "ok":
                 _write_json(path, record)
@@ -92,8 +109,18 @@ def run_bench(data: Sequence[str | BenchDataset], *, methods: Sequence[str] = DE
             else:
                 failures.append(record)
             bar.advance(f"{ds.name} seed {seed} {method.name}")
-    results = collect(out, datasets, seed_list, chosen, settings, get_llm=get_llm, command=command,
-                      started=started, failures=failures, report_only=report_only)
+    results = collect(
+        out,
+        datasets,
+        seed_list,
+        chosen,
+        settings,
+        get_llm=get_llm,
+        command=command,
+        started=started,
+        failures=failures,
+        report_only=report_only,
+    )
     write_outputs(out, results, plot=plot)
     return results
 
@@ -104,8 +131,15 @@ def _run_cell(cell: Cell, method: Method, fingerprint: str, path: Path) -> dict[
     Time spent in earlier, interrupted attempts (kept in ``<cell>.partial.json``) is added to ``wall_s``,
     since a resumed loop builds on their work.
     """
-    base = {"format": FORMAT_VERSION, "dataset": cell.dataset.name, "seed": cell.seed, "method": method.name,
-            "fingerprint": fingerprint, "k": cell.split.k, "n_eval_set": len(cell.split.eval_idx)}
+    base = {
+        "format": FORMAT_VERSION,
+        "dataset": cell.dataset.name,
+        "seed": cell.seed,
+        "method": method.name,
+        "fingerprint": fingerprint,
+        "k": cell.split.k,
+        "n_eval_set": len(cell.split.eval_idx),
+    }
     partial = path.with_suffix(".partial.json")
     before = _read_partial(partial, fingerprint)
     start = time.perf_counter()
@@ -113,16 +147,22 @@ def _run_cell(cell: Cell, method: Method, fingerprint: str, path: Path) -> dict[
         output = method.fn(cell)
     except TutorloopError as exc:
         _write_json(partial, {"fingerprint": fingerprint, "wall_s": before + time.perf_counter() - start})
-        return {**base, "status": "error", "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(limit=5), "wall_s": round(time.perf_counter() - start, 2)}
+        return {
+            **base,
+            "status": "error",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=5),
+            "wall_s": round(time.perf_counter() - start, 2),
+        }
     except BaseException:  # Ctrl-C and crashes: keep the time spent for the resumed attempt's wall_s
         _write_json(partial, {"fingerprint": fingerprint, "wall_s": before + time.perf_counter() - start})
         raise
     wall = before + time.perf_counter() - start
     record = {**base, "status": "ok", "wall_s": round(wall, 3), "finished": utc_iso(), **score(cell, output)}
     if before:
-        record["notes"].append(f"resumed after an interruption; wall time includes {before:,.0f} s of "
-                               "earlier attempts")
+        record["notes"].append(
+            f"resumed after an interruption; wall time includes {before:,.0f} s of earlier attempts"
+        )
     return record
 
 
@@ -141,18 +181,27 @@ def score(cell: Cell, output: MethodOutput) -> dict[str, Any]:
     gold = cell.eval_gold
     positions = output.positions if output.positions is not None else list(range(len(gold)))
     if len(positions) != len(output.predictions):
-        raise ValueError(f"Method '{cell.method}' returned {len(output.predictions)} predictions for "
-                         f"{len(positions)} positions.")
+        raise ValueError(
+            f"Method '{cell.method}' returned {len(output.predictions)} predictions for "
+            f"{len(positions)} positions."
+        )
     metrics = evaluate([gold[p] for p in positions], output.predictions, cell.dataset.labels)
     index = {lab: i for i, lab in enumerate(cell.dataset.labels)}
-    return {"n_eval": len(positions), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-            "llm_tokens": int(output.llm_tokens), "llm_calls": int(output.llm_calls),
-            "throughput": output.throughput, "notes": list(output.notes), "extra": output.extra,
-            "positions": None if output.positions is None else list(positions),
-            "predictions": [index.get(p, -1) for p in output.predictions],
-            "correct": "".join("1" if gold[pos] == pred else "0" for pos, pred in zip(positions,
-                                                                                   output.predictions,
-                                                                                   strict=True))}
+    return {
+        "n_eval": len(positions),
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "llm_tokens": int(output.llm_tokens),
+        "llm_calls": int(output.llm_calls),
+        "throughput": output.throughput,
+        "notes": list(output.notes),
+        "extra": output.extra,
+        "positions": None if output.positions is None else list(positions),
+        "predictions": [index.get(p, -1) for p in output.predictions],
+        "correct": "".join(
+            "1" if gold[pos] == pred else "0" for pos, pred in zip(positions, output.predictions, strict=True)
+        ),
+    }
 
 
 # -- validation, before any model is loaded ------------------------------------------------------------
@@ -160,8 +209,10 @@ def _check_names(datasets: list[BenchDataset]) -> None:
     names = [d.name for d in datasets]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ConfigError(f"Two data sets share the name(s) {dupes}; results are keyed by name, so give each "
-                          "--data a folder with a distinct name.")
+        raise ConfigError(
+            f"Two data sets share the name(s) {dupes}; results are keyed by name, so give each "
+            "--data a folder with a distinct name."
+        )
 
 
 def _check_grid(datasets: list[BenchDataset], methods: list[Method], settings: BenchSettings) -> None:
@@ -188,8 +239,17 @@ def _check_grid(datasets: list[BenchDataset], methods: list[Method], settings: B
 
 def _fingerprint(ds: BenchDataset, seed: int, method: Method, settings: BenchSettings) -> str:
     keys = method.uses + (("llm_spec",) if method.needs_llm else ())
-    blob = json.dumps({"data": ds.fingerprint, "seed": seed, "method": method.name, "k": settings.k,
-                       **settings.relevant(keys)}, sort_keys=True, default=str)
+    blob = json.dumps(
+        {
+            "data": ds.fingerprint,
+            "seed": seed,
+            "method": method.name,
+            "k": settings.k,
+            **settings.relevant(keys),
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
@@ -205,9 +265,11 @@ def _check_existing(out: Path, fingerprints: dict[tuple[str, int, str], str]) ->
             if old != fp:
                 stale.append(str(path))
     if stale:
-        raise ConfigError(f"{len(stale)} finished cell(s) in '{out}' were produced with other data or "
-                          f"settings (e.g. {stale[0]}); results would mix. Use a new --out, or delete those "
-                          "files.")
+        raise ConfigError(
+            f"{len(stale)} finished cell(s) in '{out}' were produced with other data or "
+            f"settings (e.g. {stale[0]}); results would mix. Use a new --out, or delete those "
+            "files."
+        )
 
 
 # -- storage -------------------------------------------------------------------------------------------
@@ -247,10 +309,19 @@ def _once(factory: Callable[[], Any] | None) -> Callable[[], Any] | None:
 
 
 # -- results ------------------------------------------------------------------------------------------
-def collect(out: Path, datasets: list[BenchDataset], seeds: list[int], methods: list[Method],
-            settings: BenchSettings, *, get_llm: Callable[[], Any] | None = None, command: str | None = None,
-            started: float | None = None, failures: list[dict[str, Any]] | None = None,
-            report_only: bool = False) -> dict[str, Any]:
+def collect(
+    out: Path,
+    datasets: list[BenchDataset],
+    seeds: list[int],
+    methods: list[Method],
+    settings: BenchSettings,
+    *,
+    get_llm: Callable[[], Any] | None = None,
+    command: str | None = None,
+    started: float | None = None,
+    failures: list[dict[str, Any]] | None = None,
+    report_only: bool = False,
+) -> dict[str, Any]:
     """Gather the finished cells of this grid into the results dict (meta, cells, summary)."""
     from .report import environment, summarize
 
@@ -267,14 +338,34 @@ def collect(out: Path, datasets: list[BenchDataset], seeds: list[int], methods: 
     if get_llm is not None and getattr(get_llm, "built", lambda: False)():
         llm = get_llm()
         llm_info = llm.describe() if hasattr(llm, "describe") else repr(llm)
-    meta = {"command": command, **environment(), "settings": asdict(settings), "llm": llm_info,
-            "seeds": seeds, "methods": [m.name for m in methods], "report_only": report_only,
-            "cells_finished": [min(finished), max(finished)] if finished else None,
-            "invocation_wall_s": round(time.time() - started, 1) if started and not report_only else None,
-            "datasets": [{"name": d.name, "source": d.source, "n": len(d), "labels": len(d.labels),
-                          "fingerprint": d.fingerprint[:16]} for d in datasets]}
-    return {"format": FORMAT_VERSION, "meta": meta, "summary": summarize(cells), "cells": cells,
-            "failures": [{k: v for k, v in f.items() if k != "traceback"} for f in failures or []]}
+    meta = {
+        "command": command,
+        **environment(),
+        "settings": asdict(settings),
+        "llm": llm_info,
+        "seeds": seeds,
+        "methods": [m.name for m in methods],
+        "report_only": report_only,
+        "cells_finished": [min(finished), max(finished)] if finished else None,
+        "invocation_wall_s": round(time.time() - started, 1) if started and not report_only else None,
+        "datasets": [
+            {
+                "name": d.name,
+                "source": d.source,
+                "n": len(d),
+                "labels": len(d.labels),
+                "fingerprint": d.fingerprint[:16],
+            }
+            for d in datasets
+        ],
+    }
+    return {
+        "format": FORMAT_VERSION,
+        "meta": meta,
+        "summary": summarize(cells),
+        "cells": cells,
+        "failures": [{k: v for k, v in f.items() if k != "traceback"} for f in failures or []],
+    }
 
 
 def write_outputs(out: Path, results: dict[str, Any], *, plot: bool = True) -> dict[str, Path]:
@@ -301,8 +392,13 @@ class _Progress:
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._progress = Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TextColumn("{task.description}"))
+            self._progress = Progress(
+                TextColumn("[bold]bench[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+            )
             self._progress.__enter__()
             self._task = self._progress.add_task("starting", total=self.total)
         return self

@@ -18,8 +18,19 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-_PACKAGES = ("tutorloop", "numpy", "scikit-learn", "torch", "sentence-transformers", "transformers", "setfit",
-             "onnxruntime", "xllamacpp", "datasets", "pydantic")
+_PACKAGES = (
+    "tutorloop",
+    "numpy",
+    "scikit-learn",
+    "torch",
+    "sentence-transformers",
+    "transformers",
+    "setfit",
+    "onnxruntime",
+    "xllamacpp",
+    "datasets",
+    "pydantic",
+)
 LLM_METHOD = "zero-shot-llm"
 
 
@@ -42,11 +53,18 @@ def environment() -> dict[str, Any]:
         mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError, AttributeError):
         pass
-    return {"date": utc_iso(),
-            "machine": {"platform": platform.platform(), "arch": platform.machine(),
-                        "processor": platform.processor() or None, "cpus": os.cpu_count(), "memory_gib": mem,
-                        "python": platform.python_version()},
-            "versions": versions}
+    return {
+        "date": utc_iso(),
+        "machine": {
+            "platform": platform.platform(),
+            "arch": platform.machine(),
+            "processor": platform.processor() or None,
+            "cpus": os.cpu_count(),
+            "memory_gib": mem,
+            "python": platform.python_version(),
+        },
+        "versions": versions,
+    }
 
 
 def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -59,12 +77,19 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for c in cells:
         if c.get("status") == "ok":
             groups.setdefault((c["dataset"], c["method"]), []).append(c)
-    llm_cells = {(c["dataset"], c["seed"]): c for c in cells
-                 if c.get("method") == LLM_METHOD and c.get("status") == "ok"}
+    llm_cells = {
+        (c["dataset"], c["seed"]): c
+        for c in cells
+        if c.get("method") == LLM_METHOD and c.get("status") == "ok"
+    }
     rows = []
     for (name, method), group in groups.items():
-        row: dict[str, Any] = {"dataset": name, "method": method, "seeds": len(group),
-                               "n_eval": _mean([c["n_eval"] for c in group])}
+        row: dict[str, Any] = {
+            "dataset": name,
+            "method": method,
+            "seeds": len(group),
+            "n_eval": _mean([c["n_eval"] for c in group]),
+        }
         for key in ("accuracy", "macro_f1"):
             values = [float(c[key]) for c in group]
             row[f"{key}_mean"] = _mean(values)
@@ -110,18 +135,27 @@ def render_markdown(results: dict[str, Any]) -> str:
     llm_text = (f"{llm.get('backend')}:{llm.get('model')}" if isinstance(llm, dict) else llm) or "none"
     span = meta.get("cells_finished")
     if meta.get("report_only") and span:
-        lines += [f"Rewritten from finished cells (`--report-only`); they finished between {span[0]} and "
-                  f"{span[1]}. The command without `--report-only`, into a new folder, reproduces them.", ""]
-    lines += [f"Date: {meta.get('date', '?')} · machine: {machine.get('platform', '?')}, "
-              f"{machine.get('cpus', '?')} CPUs · LLM: {llm_text} · "
-              f"classifier: {settings.get('classifier')} · "
-              f"seeds: {len(meta.get('seeds', []))} · k = {settings.get('k')} real examples per class "
-              "removed from every evaluation set (the few-shot pool)", ""]
-    lines += ["Accuracy and macro-F1 in %, mean ± std over seeds. *acc. on LLM sample*: accuracy on exactly "
-              "the texts the zero-shot LLM classified. LLM tokens: prompt + completion, per run (for the "
-              "zero-shot LLM: for its sample only). Inference: texts per second in batches, of the saved "
-              "artifact as `tutorloop.load` serves it for the loop methods, of the in-memory classifier for "
-              "few-shot, of the encoder for zero-shot similarity, and of the LLM for zero-shot LLM.", ""]
+        lines += [
+            f"Rewritten from finished cells (`--report-only`); they finished between {span[0]} and "
+            f"{span[1]}. The command without `--report-only`, into a new folder, reproduces them.",
+            "",
+        ]
+    lines += [
+        f"Date: {meta.get('date', '?')} · machine: {machine.get('platform', '?')}, "
+        f"{machine.get('cpus', '?')} CPUs · LLM: {llm_text} · "
+        f"classifier: {settings.get('classifier')} · "
+        f"seeds: {len(meta.get('seeds', []))} · k = {settings.get('k')} real examples per class "
+        "removed from every evaluation set (the few-shot pool)",
+        "",
+    ]
+    lines += [
+        "Accuracy and macro-F1 in %, mean ± std over seeds. *acc. on LLM sample*: accuracy on exactly "
+        "the texts the zero-shot LLM classified. LLM tokens: prompt + completion, per run (for the "
+        "zero-shot LLM: for its sample only). Inference: texts per second in batches, of the saved "
+        "artifact as `tutorloop.load` serves it for the loop methods, of the in-memory classifier for "
+        "few-shot, of the encoder for zero-shot similarity, and of the LLM for zero-shot LLM.",
+        "",
+    ]
     lines += summary_table(rows)
     lines += _speedups(rows)
     lines += goal_table(goals(rows))
@@ -137,18 +171,38 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 def summary_table(rows: list[dict[str, Any]]) -> list[str]:
     """The per-(data set, method) Markdown table for the rows of :func:`summarize`."""
-    header = ["data set", "method", "seeds", "accuracy", "macro-F1", "acc. on LLM sample", "LLM tokens",
-              "wall time", "inference texts/s", "eval texts"]
+    header = [
+        "data set",
+        "method",
+        "seeds",
+        "accuracy",
+        "macro-F1",
+        "acc. on LLM sample",
+        "LLM tokens",
+        "wall time",
+        "inference texts/s",
+        "eval texts",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        lines.append("| " + " | ".join([
-            r["dataset"], r["method"], str(r["seeds"]),
-            _pm(r["accuracy_mean"], r["accuracy_std"], r["seeds"]),
-            _pm(r["macro_f1_mean"], r["macro_f1_std"], r["seeds"]),
-            "" if r.get("acc_on_llm_sample") is None else f"{100 * r['acc_on_llm_sample']:.1f}",
-            f"{r['llm_tokens_mean']:,.0f}", _duration(r["wall_s_mean"]),
-            "" if r.get("throughput_mean") is None else f"{r['throughput_mean']:,.1f}",
-            f"{r['n_eval']:,.0f}"]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["dataset"],
+                    r["method"],
+                    str(r["seeds"]),
+                    _pm(r["accuracy_mean"], r["accuracy_std"], r["seeds"]),
+                    _pm(r["macro_f1_mean"], r["macro_f1_std"], r["seeds"]),
+                    "" if r.get("acc_on_llm_sample") is None else f"{100 * r['acc_on_llm_sample']:.1f}",
+                    f"{r['llm_tokens_mean']:,.0f}",
+                    _duration(r["wall_s_mean"]),
+                    "" if r.get("throughput_mean") is None else f"{r['throughput_mean']:,.1f}",
+                    f"{r['n_eval']:,.0f}",
+                ]
+            )
+            + " |"
+        )
     return lines
 
 
@@ -158,8 +212,10 @@ def _speedups(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         base = llm.get(r["dataset"])
         if r["method"] != LLM_METHOD and base and r.get("throughput_mean"):
-            out.append(f"- {r['dataset']} / {r['method']}: {r['throughput_mean'] / base:,.0f}× the zero-shot "
-                       f"LLM's throughput ({r['throughput_mean']:,.0f} vs {base:,.2f} texts/s)")
+            out.append(
+                f"- {r['dataset']} / {r['method']}: {r['throughput_mean'] / base:,.0f}× the zero-shot "
+                f"LLM's throughput ({r['throughput_mean']:,.0f} vs {base:,.2f} texts/s)"
+            )
     return ["", "Inference speed relative to the zero-shot LLM:", "", *out] if out else []
 
 
@@ -195,9 +251,11 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     inference ≥ 1,000× zero-shot-llm False 500.0
     """
     by = {(r["dataset"], r["method"]): r for r in rows}
-    checks = (("≥ zero-shot-sim (macro-F1)", "zero-shot-sim", "macro_f1_mean"),
-              ("≥ single-pass (macro-F1)", "single-pass", "macro_f1_mean"),
-              (f"≥ {LLM_METHOD} (acc. on LLM sample)", LLM_METHOD, "acc_on_llm_sample"))
+    checks = (
+        ("≥ zero-shot-sim (macro-F1)", "zero-shot-sim", "macro_f1_mean"),
+        ("≥ single-pass (macro-F1)", "single-pass", "macro_f1_mean"),
+        (f"≥ {LLM_METHOD} (acc. on LLM sample)", LLM_METHOD, "acc_on_llm_sample"),
+    )
     out = []
     for name in dict.fromkeys(r["dataset"] for r in rows):
         ours = by.get((name, "tutorloop"))
@@ -208,15 +266,31 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if other is None or ours.get(key) is None or other.get(key) is None:
                 continue
             gap = float(ours[key]) - float(other[key])
-            out.append({"dataset": name, "goal": goal, "met": gap >= 0, "ours": ours[key],
-                        "other": other[key], "gap": gap, "seeds": (ours["seeds"], other["seeds"])})
+            out.append(
+                {
+                    "dataset": name,
+                    "goal": goal,
+                    "met": gap >= 0,
+                    "ours": ours[key],
+                    "other": other[key],
+                    "gap": gap,
+                    "seeds": (ours["seeds"], other["seeds"]),
+                }
+            )
         llm = by.get((name, LLM_METHOD))
         if llm and llm.get("throughput_mean") and ours.get("throughput_mean"):
             ratio = float(ours["throughput_mean"]) / float(llm["throughput_mean"])
-            out.append({"dataset": name, "goal": f"inference ≥ {SPEEDUP_GOAL:,.0f}× {LLM_METHOD}",
-                        "met": ratio >= SPEEDUP_GOAL, "ours": ours["throughput_mean"],
-                        "other": llm["throughput_mean"], "gap": ratio,
-                        "seeds": (ours["seeds"], llm["seeds"])})
+            out.append(
+                {
+                    "dataset": name,
+                    "goal": f"inference ≥ {SPEEDUP_GOAL:,.0f}× {LLM_METHOD}",
+                    "met": ratio >= SPEEDUP_GOAL,
+                    "ours": ours["throughput_mean"],
+                    "other": llm["throughput_mean"],
+                    "gap": ratio,
+                    "seeds": (ours["seeds"], llm["seeds"]),
+                }
+            )
     return out
 
 
@@ -224,20 +298,32 @@ def goal_table(checks: list[dict[str, Any]]) -> list[str]:
     """Markdown lines for the checks of :func:`goals` (empty when there are none)."""
     if not checks:
         return []
-    lines = ["", "Goals (tutorloop against each baseline; a gap is in percentage points, or the speed-up):",
-             "", "| data set | goal | met | tutorloop | other | gap | seeds (ours, other) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "Goals (tutorloop against each baseline; a gap is in percentage points, or the speed-up):",
+        "",
+        "| data set | goal | met | tutorloop | other | gap | seeds (ours, other) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for g in checks:
         speed = g["goal"].startswith("inference")
-        ours, other = ((f"{g['ours']:,.0f}/s", f"{g['other']:,.2f}/s") if speed
-                       else (f"{100 * g['ours']:.1f}", f"{100 * g['other']:.1f}"))
+        ours, other = (
+            (f"{g['ours']:,.0f}/s", f"{g['other']:,.2f}/s")
+            if speed
+            else (f"{100 * g['ours']:.1f}", f"{100 * g['other']:.1f}")
+        )
         gap = f"{g['gap']:,.0f}×" if speed else f"{100 * g['gap']:+.1f}"
-        lines.append(f"| {g['dataset']} | {g['goal']} | {'yes' if g['met'] else 'no'} | {ours} | {other} | "
-                     f"{gap} | {g['seeds'][0]}, {g['seeds'][1]} |")
+        lines.append(
+            f"| {g['dataset']} | {g['goal']} | {'yes' if g['met'] else 'no'} | {ours} | {other} | "
+            f"{gap} | {g['seeds'][0]}, {g['seeds'][1]} |"
+        )
     teacher = [g for g in checks if g["goal"].startswith(f"≥ {LLM_METHOD}")]
     if teacher:
-        lines += ["", f"The student beats its teacher on {sum(g['met'] for g in teacher)} of {len(teacher)} "
-                      "data sets (goal: at least three of four)."]
+        lines += [
+            "",
+            f"The student beats its teacher on {sum(g['met'] for g in teacher)} of {len(teacher)} "
+            "data sets (goal: at least three of four).",
+        ]
     return lines
 
 
@@ -265,8 +351,15 @@ def render_plot(results: dict[str, Any], path: str | Path) -> Path:
     for ax, name in zip(axes[0], names, strict=True):
         for r in (r for r in rows if r["dataset"] == name):
             i = methods.index(r["method"])
-            ax.errorbar(r["llm_tokens_mean"], 100 * r["accuracy_mean"], yerr=100 * r["accuracy_std"],
-                        fmt=markers[i % len(markers)], color=f"C{i}", capsize=3, label=r["method"])
+            ax.errorbar(
+                r["llm_tokens_mean"],
+                100 * r["accuracy_mean"],
+                yerr=100 * r["accuracy_std"],
+                fmt=markers[i % len(markers)],
+                color=f"C{i}",
+                capsize=3,
+                label=r["method"],
+            )
         ax.set_xscale("symlog", linthresh=100, linscale=0.5)
         top = max([r["llm_tokens_mean"] for r in rows] + [1000.0]) * 3
         ax.set_xlim(-30, top)
@@ -281,8 +374,9 @@ def render_plot(results: dict[str, Any], path: str | Path) -> Path:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
     labels = list(legend)
-    fig.legend([legend[lab] for lab in labels], labels, loc="lower center", ncol=min(len(labels), 6),
-               frameon=False)
+    fig.legend(
+        [legend[lab] for lab in labels], labels, loc="lower center", ncol=min(len(labels), 6), frameon=False
+    )
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     path = Path(path)
     fig.savefig(path, dpi=120)

@@ -40,8 +40,10 @@ class TaskSpec:
 
 def default_tasks_path() -> Path | None:
     """``benchmarks/tasks.yaml`` in the current directory or the source checkout; None if neither exists."""
-    candidates = [Path.cwd() / "benchmarks" / "tasks.yaml",
-                  Path(__file__).resolve().parents[3] / "benchmarks" / "tasks.yaml"]
+    candidates = [
+        Path.cwd() / "benchmarks" / "tasks.yaml",
+        Path(__file__).resolve().parents[3] / "benchmarks" / "tasks.yaml",
+    ]
     return next((p for p in candidates if p.is_file()), None)
 
 
@@ -55,8 +57,10 @@ def load_tasks(path: str | Path | None) -> dict[str, TaskSpec]:
         return {}
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"Tasks file '{path}' does not exist. Give --tasks PATH to a YAML file such as "
-                          "benchmarks/tasks.yaml.")
+        raise ConfigError(
+            f"Tasks file '{path}' does not exist. Give --tasks PATH to a YAML file such as "
+            "benchmarks/tasks.yaml."
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -71,14 +75,21 @@ def _spec(name: str, entry: object, path: Path) -> TaskSpec:
         raise ConfigError(f"Tasks file '{path}': entry '{name}' needs a string 'description'.")
     unknown = set(entry) - {"description", "labels"}
     if unknown:
-        raise ConfigError(f"Tasks file '{path}': entry '{name}' has unknown keys {sorted(unknown)}; "
-                          "allowed: description, labels.")
+        raise ConfigError(
+            f"Tasks file '{path}': entry '{name}' has unknown keys {sorted(unknown)}; "
+            "allowed: description, labels."
+        )
     description = entry["description"].strip()
     if not description or "\n" in description:
         raise ConfigError(f"Tasks file '{path}': the description of '{name}' must be one non-empty line.")
     labels = entry.get("labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        raise ConfigError(f"Tasks file '{path}': 'labels' of '{name}' must map label names to one-line "
-                          "strings.")
-    return TaskSpec(name=name, description=description,
-                    label_descriptions={str(k): v.strip() for k, v in labels.items()}, from_file=True)
+        raise ConfigError(
+            f"Tasks file '{path}': 'labels' of '{name}' must map label names to one-line strings."
+        )
+    return TaskSpec(
+        name=name,
+        description=description,
+        label_descriptions={str(k): v.strip() for k, v in labels.items()},
+        from_file=True,
+    )

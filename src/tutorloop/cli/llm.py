@@ -24,32 +24,51 @@ def llm_group() -> None:
 
 
 @llm_group.command("check")
-@click.option("--llm", "spec", default="local", show_default=True,
-              help="Backend spec: local, local:smollm2, local:/path/model.gguf, openai:MODEL.")
+@click.option(
+    "--llm",
+    "spec",
+    default="local",
+    show_default=True,
+    help="Backend spec: local, local:smollm2, local:/path/model.gguf, openai:MODEL.",
+)
 @click.option("--base-url", default=None, help="Base URL of an OpenAI-compatible server (openai:MODEL).")
-@click.option("--api-key-env", default=None,
-              help="Environment variable holding the API key [OPENAI_API_KEY].")
+@click.option(
+    "--api-key-env", default=None, help="Environment variable holding the API key [OPENAI_API_KEY]."
+)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for local models.")
 @click.option("--no-cache", is_flag=True, help="Always ask the model; skip the response cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def check_cmd(spec: str, base_url: str | None, api_key_env: str | None, threads: int | None, no_cache: bool,
-              as_json: bool) -> None:
+def check_cmd(
+    spec: str,
+    base_url: str | None,
+    api_key_env: str | None,
+    threads: int | None,
+    no_cache: bool,
+    as_json: bool,
+) -> None:
     """Send one small structured request (classify a sentence) and show model, reply, latency and tokens."""
     from ..llm import get_llm
 
     llm = get_llm(spec, cache=not no_cache, threads=threads, base_url=base_url, api_key_env=api_key_env)
-    messages = [{"role": "system", "content": "You label the sentiment of movie reviews."},
-                {"role": "user",
-                 "content": f"Review: {CHECK_TEXT}\nIs it positive or negative? Reply in JSON."}]
+    messages = [
+        {"role": "system", "content": "You label the sentiment of movie reviews."},
+        {"role": "user", "content": f"Review: {CHECK_TEXT}\nIs it positive or negative? Reply in JSON."},
+    ]
     start = time.perf_counter()
     reply = llm.structured(messages, _CheckReply, max_tokens=32, purpose="llm check")
     wall = time.perf_counter() - start
     entry = llm.ledger.entries[-1]
-    info: dict[str, Any] = {**llm.describe(), "request": CHECK_TEXT, "reply": reply.model_dump(),
-                            "latency_s": round(entry.latency_s, 3), "wall_s": round(wall, 3),
-                            "prompt_tokens": entry.prompt_tokens,
-                            "completion_tokens": entry.completion_tokens, "cached": entry.cached,
-                            "calls": len(llm.ledger.entries)}
+    info: dict[str, Any] = {
+        **llm.describe(),
+        "request": CHECK_TEXT,
+        "reply": reply.model_dump(),
+        "latency_s": round(entry.latency_s, 3),
+        "wall_s": round(wall, 3),
+        "prompt_tokens": entry.prompt_tokens,
+        "completion_tokens": entry.completion_tokens,
+        "cached": entry.cached,
+        "calls": len(llm.ledger.entries),
+    }
     llm.close()
     if as_json:
         click.echo(json.dumps(info, indent=1))
@@ -69,10 +88,17 @@ def models_cmd(as_json: bool) -> None:
     rows = []
     for alias, model in PACKAGED.items():
         assembled = models_dir() / model.filename
-        rows.append({"spec": "local" if alias == DEFAULT_MODEL else f"local:{alias}", "alias": alias,
-                     "model": model.name, "installed": is_installed(model),
-                     "assembled": (read_sidecar(assembled) is not None) if model.split else None,
-                     "license": model.license, "install": model.pip_command()})
+        rows.append(
+            {
+                "spec": "local" if alias == DEFAULT_MODEL else f"local:{alias}",
+                "alias": alias,
+                "model": model.name,
+                "installed": is_installed(model),
+                "assembled": (read_sidecar(assembled) is not None) if model.split else None,
+                "license": model.license,
+                "install": model.pip_command(),
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -80,6 +106,10 @@ def models_cmd(as_json: bool) -> None:
     for col in ("spec", "model", "installed", "install"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(str(r["spec"]), str(r["model"]), "yes" if r["installed"] else "no",
-                      "" if r["installed"] else PACKAGED[str(r["alias"])].pip_command(compact=True))
+        table.add_row(
+            str(r["spec"]),
+            str(r["model"]),
+            "yes" if r["installed"] else "no",
+            "" if r["installed"] else PACKAGED[str(r["alias"])].pip_command(compact=True),
+        )
     Console().print(table)

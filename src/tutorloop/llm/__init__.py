@@ -22,8 +22,18 @@ if TYPE_CHECKING:
     from .local import LocalLLM
     from .openai_compat import OpenAICompatLLM
 
-__all__ = ["LLM", "FakeLLM", "Ledger", "LedgerEntry", "LocalLLM", "OpenAICompatLLM", "ResponseCache",
-           "StructuredJob", "extract_json", "get_llm"]
+__all__ = [
+    "LLM",
+    "FakeLLM",
+    "Ledger",
+    "LedgerEntry",
+    "LocalLLM",
+    "OpenAICompatLLM",
+    "ResponseCache",
+    "StructuredJob",
+    "extract_json",
+    "get_llm",
+]
 
 _LAZY = {"LocalLLM": ".local", "OpenAICompatLLM": ".openai_compat"}
 

@@ -88,8 +88,15 @@ class LLM(ABC):
     plans_tool_calls: bool = True
     _also: tuple[Ledger, ...] = ()  # more ledgers that record every call (see recording_to)
 
-    def __init__(self, model: str, *, cache: ResponseCache | None = None, ledger: Ledger | None = None,
-                 max_concurrency: int = 1, seed: int = 0):
+    def __init__(
+        self,
+        model: str,
+        *,
+        cache: ResponseCache | None = None,
+        ledger: Ledger | None = None,
+        max_concurrency: int = 1,
+        seed: int = 0,
+    ):
         self.model = model
         self.cache = cache
         self.ledger = ledger if ledger is not None else Ledger()
@@ -128,14 +135,28 @@ class LLM(ABC):
             if self.cache is not None:
                 self.cache.put(key, response)
         for ledger in (self.ledger, *self._also):
-            ledger.record(backend=self.backend, model=self.model, purpose=purpose,
-                          prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
-                          latency_s=response.latency_s, cached=response.cached)
+            ledger.record(
+                backend=self.backend,
+                model=self.model,
+                purpose=purpose,
+                prompt_tokens=response.prompt_tokens,
+                completion_tokens=response.completion_tokens,
+                latency_s=response.latency_s,
+                cached=response.cached,
+            )
         return response
 
-    def structured(self, messages: Sequence[Message | dict[str, str]] | str, schema: type[T], *,
-                   temperature: float = 0.0, max_tokens: int = 512, sample_index: int = 0,
-                   max_attempts: int = 3, purpose: str = "") -> T:
+    def structured(
+        self,
+        messages: Sequence[Message | dict[str, str]] | str,
+        schema: type[T],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        sample_index: int = 0,
+        max_attempts: int = 3,
+        purpose: str = "",
+    ) -> T:
         """A reply validated against ``schema``; re-asks with the validation error, then raises.
 
         Raises :class:`~tutorloop.errors.LLMOutputError` (with ``attempts`` and ``raw``) when no reply
@@ -146,8 +167,10 @@ class LLM(ABC):
         msgs = list(as_messages(messages))
         json_schema = schema.model_json_schema()
         if not self.supports_schema:
-            hint = ("Reply with a single JSON value and nothing else, matching this JSON schema:\n"
-                    + json.dumps(json_schema, separators=(",", ":")))
+            hint = (
+                "Reply with a single JSON value and nothing else, matching this JSON schema:\n"
+                + json.dumps(json_schema, separators=(",", ":"))
+            )
             if msgs and msgs[0].role == "system":
                 msgs[0] = Message("system", msgs[0].content + "\n\n" + hint)
             else:
@@ -155,8 +178,14 @@ class LLM(ABC):
         raw, error = "", ""
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
         for _attempt in range(1, max_attempts + 1):
-            request = LLMRequest(messages=tuple(msgs), json_schema=json_schema, temperature=temperature,
-                                 max_tokens=max_tokens, seed=self.seed, sample_index=sample_index)
+            request = LLMRequest(
+                messages=tuple(msgs),
+                json_schema=json_schema,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=self.seed,
+                sample_index=sample_index,
+            )
             response = self.complete(request, purpose=purpose)
             usage["prompt_tokens"] += response.prompt_tokens
             usage["completion_tokens"] += response.completion_tokens
@@ -165,16 +194,25 @@ class LLM(ABC):
                 return schema.model_validate_json(extract_json(raw))
             except ValidationError as exc:
                 error = _short_error(exc)
-            msgs += [Message("assistant", raw[:2000]),
-                     Message("user", f"That reply was invalid: {error}. Reply again with only valid JSON "
-                                     "that matches the schema.")]
+            msgs += [
+                Message("assistant", raw[:2000]),
+                Message(
+                    "user",
+                    f"That reply was invalid: {error}. Reply again with only valid JSON "
+                    "that matches the schema.",
+                ),
+            ]
         raise LLMOutputError(
             f"{self.backend}:{self.model} gave no reply matching {schema.__name__} in {max_attempts} "
             f"attempts (last error: {error}). Try a larger model or a simpler request.",
-            attempts=max_attempts, raw=raw, usage=usage)
+            attempts=max_attempts,
+            raw=raw,
+            usage=usage,
+        )
 
-    def structured_many(self, jobs: Sequence[StructuredJob], *, max_attempts: int = 3,
-                        on_done: Any = None) -> list[BaseModel | LLMOutputError]:
+    def structured_many(
+        self, jobs: Sequence[StructuredJob], *, max_attempts: int = 3, on_done: Any = None
+    ) -> list[BaseModel | LLMOutputError]:
         """Run many structured requests, ``max_concurrency`` at a time, in input order.
 
         A job whose reply never validates yields its :class:`LLMOutputError` in place of a result
@@ -183,9 +221,15 @@ class LLM(ABC):
 
         def run(job: StructuredJob) -> BaseModel | LLMOutputError:
             try:
-                return self.structured(job.messages, job.schema, temperature=job.temperature,
-                                       max_tokens=job.max_tokens, sample_index=job.sample_index,
-                                       max_attempts=max_attempts, purpose=job.purpose)
+                return self.structured(
+                    job.messages,
+                    job.schema,
+                    temperature=job.temperature,
+                    max_tokens=job.max_tokens,
+                    sample_index=job.sample_index,
+                    max_attempts=max_attempts,
+                    purpose=job.purpose,
+                )
             except LLMOutputError as exc:
                 return exc
             finally:

@@ -51,16 +51,23 @@ class ResponseCache:
         if row is None:
             return None
         model, text, pt, ct, lat = row
-        return LLMResponse(text=text, model=model, prompt_tokens=pt, completion_tokens=ct, latency_s=lat,
-                           cached=True)
+        return LLMResponse(
+            text=text, model=model, prompt_tokens=pt, completion_tokens=ct, latency_s=lat, cached=True
+        )
 
     def put(self, key: str, response: LLMResponse) -> None:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO replies"
                 " (key, model, text, prompt_tokens, completion_tokens, latency_s) VALUES (?,?,?,?,?,?)",
-                (key, response.model, response.text, response.prompt_tokens, response.completion_tokens,
-                 response.latency_s),
+                (
+                    key,
+                    response.model,
+                    response.text,
+                    response.prompt_tokens,
+                    response.completion_tokens,
+                    response.latency_s,
+                ),
             )
             self._conn.commit()
 

@@ -43,9 +43,15 @@ class FakeLLM(LLM):
     backend = "fake"
     supports_schema = True
 
-    def __init__(self, replies: Iterable[Reply] | None = None, *,
-                 responder: Callable[[LLMRequest], Reply] | None = None, model: str = "fake",
-                 plans_tool_calls: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        replies: Iterable[Reply] | None = None,
+        *,
+        responder: Callable[[LLMRequest], Reply] | None = None,
+        model: str = "fake",
+        plans_tool_calls: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(model, **kwargs)
         if replies is None and responder is None:
             raise ConfigError("FakeLLM needs replies=[...] or responder=callable")
@@ -64,5 +70,10 @@ class FakeLLM(LLM):
                 raise LLMError("FakeLLM ran out of scripted replies; give it more replies or a responder.")
             text = _to_text(self._replies.pop(0))
         prompt_words = sum(len(m.content.split()) for m in request.messages)
-        return LLMResponse(text=text, model=self.model, prompt_tokens=prompt_words,
-                           completion_tokens=len(text.split()), latency_s=0.0)
+        return LLMResponse(
+            text=text,
+            model=self.model,
+            prompt_tokens=prompt_words,
+            completion_tokens=len(text.split()),
+            latency_s=0.0,
+        )

