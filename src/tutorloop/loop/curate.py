@@ -35,7 +35,9 @@ def curate(ctx: Context) -> Topics:
         n_labels = len(ctx.task.labels)
         if not has_dev and ctx.unlabelled:
             n_val = (cfg.val_per_label or 4) * n_labels
-            label_unlabelled(ctx, min(400, n_val if ctx.pool is None else max(60, n_val)))
+            if ctx.pool is not None:  # more validation (real texts), but at most a third of the pool
+                n_val = min(max(60, n_val), max(1, len(ctx.unlabelled) // 3))
+            label_unlabelled(ctx, min(400, n_val))
         if ctx.pool is not None:  # real texts first; synthetic ones only for labels the pool lacks
             curate_pool(ctx, ctx.pool, cfg.pool_per_label or 0)
             thin = set(thin_labels(ctx))
