@@ -80,11 +80,12 @@ def test_round_zero_trains_on_teacher_and_self_labelled_pool_texts(
     used = [e["attributes"]["pool_index"] for e in teacher + self_labelled]
     assert len(used) == len(set(used))  # no pool text is used twice
     val_texts = {e["text"] for e in store.examples(split="val")}
-    assert len(val_texts) >= 60 and not val_texts & {e["text"] for e in teacher + self_labelled}
+    # validation: at least 60 texts, but at most a third of the pool (120 here)
+    assert len(val_texts) == 40 and not val_texts & {e["text"] for e in teacher + self_labelled}
     # every label had pool texts, so nothing synthetic was written
     purposes = count_purposes(llm)
     assert not any(p.startswith("generate") or p == "topics" for p in purposes)
-    assert purposes["label-pool"] >= 20 and purposes["label-unlabelled"] >= 60
+    assert purposes["label-pool"] >= 20 and purposes["label-unlabelled"] >= 40
     h0 = result.history[0]
     assert h0["macro_f1"] == 1.0
     analysis = store.rounds()[0]["analysis"]
@@ -196,3 +197,32 @@ def test_label_prior_head_predicts_an_anchored_label_without_examples(
     assert clf.predict(["fine", "wonderful", "awful"]).tolist() == ["neu", "pos", "neg"]
     plain = embed.EmbedClassifier().fit(["wonderful film", "awful film"], ["pos", "neg"])
     assert plain.classes_.tolist() == ["neg", "pos"]  # without anchors: the labels of the data only
+
+
+def test_kept_model_is_refit_with_the_validation_texts(tmp_path: Path, fake_encoder: KeywordEncoder) -> None:
+    import json
+
+    llm, _ = fake_llm(LABELS)
+    refit = run(
+        pool_task(tmp_path),
+        llm=llm,
+        classifier="tfidf",
+        config=config(max_rounds=0, self_label_weight=0.0),
+        out=tmp_path / "a",
+        progress=False,
+    )
+    plain = run(
+        pool_task(tmp_path),
+        llm=llm,
+        classifier="tfidf",
+        config=config(max_rounds=0, self_label_weight=0.0, refit_with_validation=False),
+        out=tmp_path / "b",
+        progress=False,
+    )
+    h = refit.history[0]
+    manifest = json.loads((refit.run_dir / "model" / "manifest.json").read_text())
+    assert manifest["training"]["n_examples"] == h["n_train"] + h["n_val"] == refit.predictor.n_train_
+    assert manifest["extra"]["refit_with_validation_texts"] == h["n_val"]
+    assert manifest["metrics"]["val_macro_f1"] == h["macro_f1"]  # the scores measured before the refit
+    manifest = json.loads((plain.run_dir / "model" / "manifest.json").read_text())
+    assert manifest["training"]["n_examples"] == plain.history[0]["n_train"] == plain.predictor.n_train_

@@ -98,6 +98,11 @@ class LoopConfig:
         "by margin) added as low-weight self-labelled training examples. 0 = none.",
         0.3,
     )
+    refit_with_validation: bool = _doc(
+        "With unlabelled texts: once the best round is chosen, fit its model again on its training set plus "
+        "the LLM-labelled validation texts (the saved model; the round's scores stay those measured before).",
+        True,
+    )
     label_prior: bool = _doc(
         "Without unlabelled texts: tie the embed classifier's head to the label anchors (name and "
         "description), so that thin or noisy synthetic data falls back to similarity with the label names.",
@@ -127,7 +132,7 @@ class LoopConfig:
         _float_in(self, "self_label_share", 0.0, 1.0)
         if self.self_label_weight is not None:
             _float_in(self, "self_label_weight", 0.0, 1.0)
-        for flag in ("verify", "label_prior"):
+        for flag in ("verify", "label_prior", "refit_with_validation"):
             if not isinstance(getattr(self, flag), bool):
                 _fail(flag, "a bool", getattr(self, flag))
         _float_in(self, "dedup_threshold", 0.5, 1.0)

@@ -28,7 +28,7 @@ from .decide import decide, decided_by
 from .generation import Topics
 from .setup import RunSetup, open_context, open_run
 from .task import Task
-from .train import train_round
+from .train import refit_with_validation, save_model, train_round
 from .verification import promote_pending, verify_pending
 
 
@@ -184,6 +184,13 @@ class _Loop:
         ctx = self.ctx
         best = self._best()
         predictor = self.models.get(best["round"])
+        pool_val = [
+            e for e in ctx.store.examples(split="val") if e["attributes"].get("source") == "unlabelled"
+        ]
+        if ctx.pool is not None and ctx.config.refit_with_validation and pool_val:
+            predictor = refit_with_validation(ctx, self.classifier, best)
+            save_model(ctx, predictor, best, refit=len(pool_val))
+            ctx.store.set_meta("refit", {"round": best["round"], "validation_texts": len(pool_val)})
         if predictor is None:
             from ..classifiers import load
 

@@ -109,6 +109,24 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[A
     return model, analysis
 
 
+def refit_with_validation(ctx: Context, classifier: Any, record: RoundRecord) -> Any:
+    """The kept round's model, fitted again on its training set plus the validation texts that the LLM
+    labelled from the pool: once the round is chosen, those labels are worth more as training data than
+    held back (same self-label weight as the round chose). The round's recorded scores are the ones its
+    validation measured before this refit."""
+    round_idx = int(record["round"])
+    analysis: dict[str, Any] = dict(
+        next((r.get("analysis") or {}) for r in ctx.store.rounds() if int(r["round"]) == round_idx)
+    )
+    w_self = float(analysis.get("self_label_weight", 1.0))
+    rows = [e for e in ctx.store.train_set_at(round_idx) if e["origin"] != SELF or w_self > 0]
+    rows += [e for e in ctx.store.examples(split="val") if e["attributes"].get("source") == "unlabelled"]
+    weights = [w_self if e["origin"] == SELF else 1.0 for e in rows]
+    model = build_classifier(classifier, run_anchors(ctx))
+    fit_weighted(model, [e["text"] for e in rows], [e["label"] for e in rows], weights)
+    return model
+
+
 def fit_weighted(model: Any, texts: list[str], labels: list[str], weights: list[float]) -> None:
     """``model.fit`` with ``sample_weight`` when any weight differs from 1 (an estimator without
     ``sample_weight`` gets the rows unweighted)."""
@@ -176,8 +194,9 @@ def train_round(
     return model, record
 
 
-def save_model(ctx: Context, model: Any, record: RoundRecord) -> None:
-    """Save ``model`` as the run's ``model`` folder (atomically replaced), if it can be saved."""
+def save_model(ctx: Context, model: Any, record: RoundRecord, *, refit: int = 0) -> None:
+    """Save ``model`` as the run's ``model`` folder (atomically replaced), if it can be saved. ``refit``:
+    how many validation texts the model was refitted with after the round was chosen (recorded)."""
     if not hasattr(model, "save"):
         return
     target, tmp = ctx.run_dir / "model", ctx.run_dir / "model.tmp"
@@ -187,6 +206,9 @@ def save_model(ctx: Context, model: Any, record: RoundRecord) -> None:
         "val_macro_f1": record["macro_f1"],
         "round": record["round"],
     }
-    model.save(tmp, metrics=metrics, extra={"round": record["round"], "task": ctx.task.description})
+    extra: dict[str, Any] = {"round": record["round"], "task": ctx.task.description}
+    if refit:
+        extra["refit_with_validation_texts"] = refit
+    model.save(tmp, metrics=metrics, extra=extra)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
