@@ -66,9 +66,36 @@ def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[
                     "decided_by": rnd.get("decided_by"),
                 }
             )
+        if task.unlabelled is not None:  # what refit_with_validation would have saved
+            kept = best_round([_as_round(r) for r in rows], saved["config"].get("min_improvement", 0.001))
+            if kept is not None:
+                rows.append(_refit_row(store, kind, kept["round"], rows, texts, gold, labels))
         return rows
     finally:
         store.close()
+
+
+def _refit_row(
+    store: Store, kind: str, kept: int, rows: list[dict], texts: list[str], gold: list[str], labels: list[str]
+) -> dict:
+    """The kept round refit on its training set plus the LLM-labelled validation texts (what the loop
+    saves in the pool setting with ``refit_with_validation=True``)."""
+    rnd = next(r for r in store.rounds() if int(r["round"]) == kept)
+    w_self = (rnd.get("analysis") or {}).get("self_label_weight", 1.0)
+    train = [e for e in store.train_set_at(kept) if e["origin"] != SELF or w_self > 0]
+    train += [e for e in store.examples(split="val") if e["attributes"].get("source") == "unlabelled"]
+    model = build_classifier(kind, None)
+    weights = [w_self if e["origin"] == SELF else 1.0 for e in train]
+    fit_weighted(model, [e["text"] for e in train], [e["label"] for e in train], weights)
+    m = evaluate(gold, [str(p) for p in model.predict(texts)], labels)
+    base = next(r for r in rows if r["round"] == kept)
+    return {
+        **base,
+        "round": f"{kept} refit",
+        "n_train": len(train),
+        "test_accuracy": round(float(m["accuracy"]), 4),
+        "test_macro_f1": round(float(m["macro_f1"]), 4),
+    }
 
 
 def kendall_tau(val: list[float], test: list[float]) -> float | None:
@@ -115,9 +142,10 @@ def main() -> None:
     saved = json.loads((args.run / "config.json").read_text())
     min_improvement = saved["config"].get("min_improvement", 0.001)
     # the loop's own rule for the round it keeps
-    best_val = best_round([_as_round(r) for r in rows], min_improvement)
+    per_round = [r for r in rows if isinstance(r["round"], int)]
+    best_val = best_round([_as_round(r) for r in per_round], min_improvement)
     best = next(r for r in rows if r["round"] == best_val["round"]) if best_val is not None else None
-    tau = kendall_tau([r["val_macro_f1"] for r in rows], [r["test_macro_f1"] for r in rows])
+    tau = kendall_tau([r["val_macro_f1"] for r in per_round], [r["test_macro_f1"] for r in per_round])
     result = {
         "run": str(args.run),
         "kendall_tau_val_test": tau,
@@ -138,7 +166,7 @@ def main() -> None:
     print("round  n_train  val_acc  val_F1  test_acc  test_F1  tokens")
     for r in rows:
         print(
-            f"{r['round']:>5}  {r['n_train']:>7}  {r['val_accuracy']:.3f}    {r['val_macro_f1']:.3f}   "
+            f"{r['round']!s:>5}  {r['n_train']:>7}  {r['val_accuracy']:.3f}    {r['val_macro_f1']:.3f}   "
             f"{r['test_accuracy']:.3f}     {r['test_macro_f1']:.3f}    {r['tokens_total']}"
         )
     print(f"Kendall tau (validation vs test macro-F1 across rounds): {tau}")

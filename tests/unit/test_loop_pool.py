@@ -207,7 +207,7 @@ def test_kept_model_is_refit_with_the_validation_texts(tmp_path: Path, fake_enco
         pool_task(tmp_path),
         llm=llm,
         classifier="tfidf",
-        config=config(max_rounds=0, self_label_weight=0.0),
+        config=config(max_rounds=0, self_label_weight=0.0, refit_with_validation=True),
         out=tmp_path / "a",
         progress=False,
     )
@@ -215,7 +215,7 @@ def test_kept_model_is_refit_with_the_validation_texts(tmp_path: Path, fake_enco
         pool_task(tmp_path),
         llm=llm,
         classifier="tfidf",
-        config=config(max_rounds=0, self_label_weight=0.0, refit_with_validation=False),
+        config=config(max_rounds=0, self_label_weight=0.0),  # the default: no refit
         out=tmp_path / "b",
         progress=False,
     )
