@@ -42,7 +42,10 @@ def curate(ctx: Context) -> Topics:
             curate_pool(ctx, ctx.pool, cfg.pool_per_label or 0)
             thin = set(thin_labels(ctx))
             per_label = {lab: min(n, 8) if lab in thin else 0 for lab, n in per_label.items()}
-        topics = propose_topics(ctx) if ctx.pool is None or any(per_label.values()) else {}
+        if ctx.pool is None:
+            topics = propose_topics(ctx)
+        else:  # sub-topics only for the labels that get synthetic texts
+            topics = propose_topics(ctx, only={lab for lab, n in per_label.items() if n > 0})
         jobs = []  # validation first: it is small, and a budget that ends mid-phase still leaves a score
         if not has_dev and not ctx.unlabelled:
             jobs += curation_jobs(ctx, topics, split="val", per_label=cfg.val_per_label or 4)

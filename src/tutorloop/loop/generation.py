@@ -8,7 +8,7 @@ transaction, so a resumed run skips finished jobs (and the LLM cache makes any r
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,11 +53,13 @@ class GenJob:
 
 
 # -- sub-topics -----------------------------------------------------------------------------------------
-def propose_topics(ctx: Context) -> Topics:
-    """Per label, sub-topics split into disjoint ``train`` and ``val`` lists (asked once, then stored)."""
+def propose_topics(ctx: Context, only: Collection[str] | None = None) -> Topics:
+    """Per label, sub-topics split into disjoint ``train`` and ``val`` lists (asked once, then stored).
+    ``only``: ask the LLM for these labels alone (the others get generic fallback topics)."""
     n = ctx.config.topics_per_label or 6
     labels = ctx.task.label_names
-    todo = [lab for lab in labels if ctx.store.job_result(f"topics:{lab}") is None]
+    asked = labels if only is None else [lab for lab in labels if lab in only]
+    todo = [lab for lab in asked if ctx.store.job_result(f"topics:{lab}") is None]
     jobs = [TOPICS.job(ctx.task, lab, n) for lab in todo]
 
     def store(lab: str, reply: Any) -> None:
