@@ -121,8 +121,8 @@ def label_schema(labels: Sequence[str]) -> type[BaseModel]:
     >>> Reply.model_validate_json('{"label": "positive"}').label
     'positive'
     """
-    literal = Literal[tuple(labels)]  # type: ignore[valid-type]
-    return create_model("LabelReply", __config__=ConfigDict(extra="forbid"), label=(literal, ...))
+    field: Any = (Literal[tuple(labels)], ...)  # a runtime Literal: typed as Any for every pydantic's stubs
+    return create_model("LabelReply", __config__=ConfigDict(extra="forbid"), label=field)
 
 
 def zero_shot_messages(description: str, labels: Sequence[str], text: str) -> list[dict[str, str]]:
