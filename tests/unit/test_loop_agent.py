@@ -152,8 +152,9 @@ def test_invalid_agent_reply_falls_back_to_policy(tmp_path: Path) -> None:
 def _unlabelled_task(tmp_path: Path, poison: str) -> Task:
     path = tmp_path / f"unlabelled-{len(poison)}.txt"
     lines = (
-        [f"The film was wonderful number {i}." for i in range(6)]
-        + [f"Awful, boring movie number {i}." for i in range(6)]
+        # enough texts that the pool is not used up (an exhausted pool stops the run by itself)
+        [f"The film was wonderful number {i}." for i in range(100)]
+        + [f"Awful, boring movie number {i}." for i in range(100)]
         + [poison]
     )
     path.write_text("\n".join(lines) + "\n")

@@ -226,3 +226,33 @@ def test_kept_model_is_refit_with_the_validation_texts(tmp_path: Path, fake_enco
     assert manifest["metrics"]["val_macro_f1"] == h["macro_f1"]  # the scores measured before the refit
     manifest = json.loads((plain.run_dir / "model" / "manifest.json").read_text())
     assert manifest["training"]["n_examples"] == plain.history[0]["n_train"] == plain.predictor.n_train_
+
+
+def test_an_exhausted_pool_stops_the_run(tmp_path: Path, fake_encoder: KeywordEncoder) -> None:
+    llm, _ = fake_llm(LABELS)
+    # 30 texts: 10 for validation (a third), 20 labelled for training, none left for refinement
+    result = run(
+        pool_task(tmp_path, n=30),
+        llm=llm,
+        classifier="tfidf",
+        config=config(max_rounds=3, self_label_share=0.0),
+        out=tmp_path / "r",
+        progress=False,
+    )
+    assert len(result.history) == 1
+    assert result.stopped == "policy chose to stop: every unlabelled text is already labelled or used"
+    assert not Store(result.run_dir / "store.sqlite").examples(origin="self")  # share 0: no self-labels
+
+
+def test_self_label_share_zero_adds_none(tmp_path: Path, fake_encoder: KeywordEncoder) -> None:
+    llm, _ = fake_llm(LABELS)
+    result = run(
+        pool_task(tmp_path),
+        llm=llm,
+        classifier="tfidf",
+        config=config(max_rounds=0, self_label_share=0.0),
+        out=tmp_path / "r",
+        progress=False,
+    )
+    assert not Store(result.run_dir / "store.sqlite").examples(origin="self")
+    assert result.history[0]["n_train"] == 20

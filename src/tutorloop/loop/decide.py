@@ -13,6 +13,7 @@ from .actions import Decision, spec_of
 from .agent import agent_plan
 from .context import Context
 from .policy import policy_plan, pool_plan
+from .pool import used_indices
 
 _ACTION: TypeAdapter[AnyAction] = TypeAdapter(Action)
 
@@ -43,7 +44,8 @@ def decide(ctx: Context, round_idx: int, best: RoundRecord) -> tuple[str, list[D
             decisions += fallback
             diagnosis = (diagnosis + " | " if diagnosis else "") + why
     elif ctx.pool is not None:
-        diagnosis, decisions = pool_plan(analysis, ctx.config)
+        left = len(ctx.unlabelled) - len(used_indices(ctx, ctx.pool))
+        diagnosis, decisions = pool_plan(analysis, ctx.config, left)
     else:
         diagnosis, decisions = policy_plan(analysis, ctx.config)
     rows: list[PlannedAction] = [

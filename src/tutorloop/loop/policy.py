@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..evaluation.analysis import Analysis
-from ..prompts.schemas import ContrastAction, DropAction, GenerateAction, LabelPoolAction
+from ..prompts.schemas import ContrastAction, DropAction, GenerateAction, LabelPoolAction, StopAction
 from .actions import Decision
 from .config import LoopConfig
 
@@ -144,7 +144,7 @@ def _underrepresented(analysis: Mapping[str, Any]) -> list[tuple[str, int, float
     return sorted(few, key=lambda t: (t[1], t[0]))
 
 
-def pool_plan(analysis: Analysis, config: LoopConfig) -> tuple[str, list[Decision]]:
+def pool_plan(analysis: Analysis, config: LoopConfig, left: int | None = None) -> tuple[str, list[Decision]]:
     """The policy with unlabelled texts: the LLM labels the real texts where a label helps most (where the
     classifier and the label-anchor prior disagree, or the classifier is least sure) instead of writing
     synthetic ones, which a small LLM writes far worse than it labels.
@@ -152,7 +152,14 @@ def pool_plan(analysis: Analysis, config: LoopConfig) -> tuple[str, list[Decisio
     >>> a = {"metrics": {"macro_f1": 0.5}, "weak_labels": [], "confusions": [], "implausible": []}
     >>> [d.action.tool for d in pool_plan(a, LoopConfig().resolved(4))[1]]
     ['label_pool']
+    >>> [d.action.tool for d in pool_plan(a, LoopConfig().resolved(4), left=0)[1]]
+    ['stop']
+
+    ``left``: unlabelled texts not labelled yet (None = unknown); with none left the policy stops.
     """
+    if left is not None and left <= 0:
+        reason = "every unlabelled text is already labelled or used"
+        return reason, [Decision(StopAction(tool="stop", reason=reason), "policy", reason)]
     n = config.targeted_per_round or 16
     weak = ", ".join(f"{w['label']} (F1 {w['f1']:.2f})" for w in analysis["weak_labels"][:3])
     diagnosis = f"Weakest labels: {weak or 'none'}. The LLM labels {n} uncertain unlabelled texts."

@@ -149,6 +149,9 @@ def add_self_labels(ctx: Context, pool: PoolState) -> int:
         return 0
     taken = used_indices(ctx, pool)
     names = ctx.task.label_names
+    if ctx.config.self_label_share <= 0:  # documented as "0 = none"
+        ctx.store.add_examples([], job="self-labels", result=0)
+        return 0
     chosen = [
         int(i)
         for i in confident_per_label(pool.prior, pool.margin, ctx.config.self_label_share)
