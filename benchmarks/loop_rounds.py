@@ -24,9 +24,9 @@ from tutorloop.classifiers.encoder import get_encoder
 from tutorloop.data.store import Store
 from tutorloop.evaluation.analysis import best_round
 from tutorloop.evaluation.metrics import evaluate
-from tutorloop.loop.pool import SELF, label_anchors
+from tutorloop.loop.pool import label_anchors, pool_validation
 from tutorloop.loop.task import Task
-from tutorloop.loop.train import build_classifier, fit_weighted
+from tutorloop.loop.train import fit_rows, round_self_weight
 
 
 def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[str]) -> list[dict]:
@@ -45,11 +45,7 @@ def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[
         rows = []
         for rnd in store.rounds():
             r = int(rnd["round"])
-            w_self = (rnd.get("analysis") or {}).get("self_label_weight", 1.0)
-            train = [e for e in store.train_set_at(r) if e["origin"] != SELF or w_self > 0]
-            model = build_classifier(kind, anchors)
-            weights = [w_self if e["origin"] == SELF else 1.0 for e in train]
-            fit_weighted(model, [e["text"] for e in train], [e["label"] for e in train], weights)
+            model, train = fit_rows(kind, anchors, store.train_set_at(r), round_self_weight(store, r))
             m = evaluate(gold, [str(p) for p in model.predict(texts)], labels)
             rows.append(
                 {
@@ -80,13 +76,8 @@ def _refit_row(
 ) -> dict:
     """The kept round refit on its training set plus the LLM-labelled validation texts (what the loop
     saves in the pool setting with ``refit_with_validation=True``)."""
-    rnd = next(r for r in store.rounds() if int(r["round"]) == kept)
-    w_self = (rnd.get("analysis") or {}).get("self_label_weight", 1.0)
-    train = [e for e in store.train_set_at(kept) if e["origin"] != SELF or w_self > 0]
-    train += [e for e in store.examples(split="val") if e["attributes"].get("source") == "unlabelled"]
-    model = build_classifier(kind, None)
-    weights = [w_self if e["origin"] == SELF else 1.0 for e in train]
-    fit_weighted(model, [e["text"] for e in train], [e["label"] for e in train], weights)
+    examples = store.train_set_at(kept) + pool_validation(store)
+    model, train = fit_rows(kind, None, examples, round_self_weight(store, kept))
     m = evaluate(gold, [str(p) for p in model.predict(texts)], labels)
     base = next(r for r in rows if r["round"] == kept)
     return {

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.store import NewExample
+from ..data.store import ExampleRow, NewExample, Store
 from ..errors import LLMOutputError
 from .context import Context
 from .llm_tasks import LABEL, chunks, run_jobs
@@ -170,6 +170,11 @@ def add_self_labels(ctx: Context, pool: PoolState) -> int:
     ]
     ctx.store.add_examples(rows, job="self-labels", result=len(rows))
     return len(rows)
+
+
+def pool_validation(store: Store) -> list[ExampleRow]:
+    """The validation texts the LLM labelled from the pool (not a user's dev set, not synthetic ones)."""
+    return [e for e in store.examples(split="val") if e["attributes"].get("source") == "unlabelled"]
 
 
 def thin_labels(ctx: Context, minimum: int = 3) -> list[str]:

@@ -26,6 +26,7 @@ from .context import BudgetExhausted, Context
 from .curate import curate
 from .decide import decide, decided_by
 from .generation import Topics
+from .pool import pool_validation
 from .setup import RunSetup, open_context, open_run
 from .task import Task
 from .train import refit_with_validation, save_model, train_round
@@ -184,9 +185,7 @@ class _Loop:
         ctx = self.ctx
         best = self._best()
         predictor = self.models.get(best["round"])
-        pool_val = [
-            e for e in ctx.store.examples(split="val") if e["attributes"].get("source") == "unlabelled"
-        ]
+        pool_val = pool_validation(ctx.store)
         if ctx.pool is not None and ctx.config.refit_with_validation and pool_val:
             predictor = refit_with_validation(ctx, self.classifier, best)
             save_model(ctx, predictor, best, refit=len(pool_val))

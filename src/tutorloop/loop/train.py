@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..classifiers import classifier_class, make_classifier
-from ..data.store import ExampleRow
+from ..data.store import ExampleRow, Store
 from ..errors import DataError
 from ..evaluation.analysis import (
     Analysis,
@@ -24,7 +24,7 @@ from ..evaluation.analysis import (
     is_better,
 )
 from .context import Context
-from .pool import SELF, label_anchors
+from .pool import SELF, label_anchors, pool_validation
 
 SELF_WEIGHTS = (0.0, 0.1, 0.3)
 """Weights tried for self-labelled examples when ``self_label_weight`` is None (0 = left out)."""
@@ -76,12 +76,9 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[A
     best: tuple[Any, Analysis, float, list[ExampleRow]] | None = None
     t0 = time.monotonic()
     for w_self in candidates:
-        rows = [e for e in train if e["origin"] != SELF or w_self > 0]
-        weights = [w_self if e["origin"] == SELF else 1.0 for e in rows]
-        if len({e["label"] for e in rows}) < 2:
+        if len({e["label"] for e in kept_rows(train, w_self)}) < 2:
             continue
-        model = build_classifier(classifier, run_anchors(ctx))
-        fit_weighted(model, [e["text"] for e in rows], [e["label"] for e in rows], weights)
+        model, rows = fit_rows(classifier, run_anchors(ctx), train, w_self)
         val_proba = align_proba(model.predict_proba(val_texts), model.classes_, labels)
         analysis = analyse(val_texts, val_labels, val_proba, labels)
         if best is None or analysis["metrics"]["macro_f1"] > best[1]["metrics"]["macro_f1"] + 1e-9:
@@ -115,16 +112,35 @@ def refit_with_validation(ctx: Context, classifier: Any, record: RoundRecord) ->
     held back (same self-label weight as the round chose). The round's recorded scores are the ones its
     validation measured before this refit."""
     round_idx = int(record["round"])
-    analysis: dict[str, Any] = dict(
-        next((r.get("analysis") or {}) for r in ctx.store.rounds() if int(r["round"]) == round_idx)
-    )
-    w_self = float(analysis.get("self_label_weight", 1.0))
-    rows = [e for e in ctx.store.train_set_at(round_idx) if e["origin"] != SELF or w_self > 0]
-    rows += [e for e in ctx.store.examples(split="val") if e["attributes"].get("source") == "unlabelled"]
-    weights = [w_self if e["origin"] == SELF else 1.0 for e in rows]
-    model = build_classifier(classifier, run_anchors(ctx))
-    fit_weighted(model, [e["text"] for e in rows], [e["label"] for e in rows], weights)
+    rows = ctx.store.train_set_at(round_idx) + pool_validation(ctx.store)
+    model, _ = fit_rows(classifier, run_anchors(ctx), rows, round_self_weight(ctx.store, round_idx))
     return model
+
+
+def kept_rows(rows: list[ExampleRow], w_self: float) -> list[ExampleRow]:
+    """``rows`` without the self-labelled ones when their weight is 0."""
+    return [e for e in rows if e["origin"] != SELF or w_self > 0]
+
+
+def fit_rows(
+    spec: Any, anchors: dict[str, str] | None, rows: list[ExampleRow], w_self: float
+) -> tuple[Any, list[ExampleRow]]:
+    """A fresh classifier fitted on ``rows`` as the loop trains: self-labelled examples weigh ``w_self``
+    (left out at 0), every other example 1. Returns the model and the rows it was fitted on."""
+    rows = kept_rows(rows, w_self)
+    model = build_classifier(spec, anchors)
+    weights = [w_self if e["origin"] == SELF else 1.0 for e in rows]
+    fit_weighted(model, [e["text"] for e in rows], [e["label"] for e in rows], weights)
+    return model, rows
+
+
+def round_self_weight(store: Store, round_idx: int) -> float:
+    """The self-label weight round ``round_idx`` chose (1.0 when it had no self-labelled examples)."""
+    for r in store.rounds():
+        if int(r["round"]) == round_idx:
+            analysis: dict[str, Any] = dict(r.get("analysis") or {})
+            return float(analysis.get("self_label_weight", 1.0))
+    return 1.0
 
 
 def fit_weighted(model: Any, texts: list[str], labels: list[str], weights: list[float]) -> None:
