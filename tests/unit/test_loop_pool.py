@@ -256,3 +256,23 @@ def test_self_label_share_zero_adds_none(tmp_path: Path, fake_encoder: KeywordEn
     )
     assert not Store(result.run_dir / "store.sqlite").examples(origin="self")
     assert result.history[0]["n_train"] == 20
+
+
+def test_thin_labels_get_the_pool_texts_nearest_their_anchor_before_any_synthetic_text(
+    tmp_path: Path, fake_encoder: KeywordEncoder
+) -> None:
+    llm, _ = fake_llm(LABELS)
+    out = tmp_path / "r"
+    cfg = config(pool_per_label=1, max_rounds=0)
+    run(pool_task(tmp_path), llm=llm, classifier="tfidf", config=cfg, out=out, progress=False)
+    store = Store(out / "store.sqlite")
+    teacher = [e for e in store.examples(split="train") if e["origin"] == "pool"]
+    counts = {lab: sum(e["label"] == lab for e in teacher) for lab in LABELS}
+    # one stratified text per label left both thin; the texts nearest each anchor filled them
+    assert all(n >= 3 for n in counts.values()), counts
+    assert not any(p.startswith("generate") for p in count_purposes(llm))
+    plan = store.job_result("pool:thin:plan")
+    assert len(plan) == 2 * 3 * 2 and len(set(plan)) == len(plan)
+    calls = len(llm.ledger.entries)
+    run(out=out, resume=True, llm=llm, progress=False)
+    assert len(llm.ledger.entries) == calls

@@ -18,6 +18,7 @@ Pool texts are stored once, with their pool index and the prior's label in ``att
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ class PoolState:
     embeddings: np.ndarray
     prior: np.ndarray
     margin: np.ndarray
+    anchors: np.ndarray | None = None
     student_proba: np.ndarray | None = None
     index: dict[str, int] = field(default_factory=dict)
 
@@ -78,7 +80,7 @@ def open_pool(ctx: Context) -> PoolState | None:
         advance()
     prior, margin = prior_labels(emb, anchors)
     ctx.ui.line(f"pool: {len(ctx.unlabelled):,} unlabelled texts embedded; prior from label anchors")
-    return PoolState(emb, prior, margin, index={t: i for i, t in enumerate(ctx.unlabelled)})
+    return PoolState(emb, prior, margin, anchors, index={t: i for i, t in enumerate(ctx.unlabelled)})
 
 
 def teacher_label(
@@ -132,15 +134,52 @@ def used_indices(ctx: Context, pool: PoolState) -> set[int]:
     return out
 
 
+def planned(ctx: Context, key: str, choose: Callable[[], list[int]]) -> list[int]:
+    """The pool indices chosen for job ``key``: chosen once and stored, so that a resumed run labels the
+    same texts (and pays for none twice) although the store has changed since."""
+    plan = ctx.store.job_result(f"{key}:plan")
+    if plan is None:
+        plan = [int(i) for i in choose()]
+        ctx.store.finish_job(f"{key}:plan", plan)
+    return [int(i) for i in plan]
+
+
 def curate_pool(ctx: Context, pool: PoolState, per_label: int) -> None:
     """Round 0: teacher labels for about ``per_label`` × labels pool texts (stratified by the prior, spread
-    in embedding space), then the self-labels."""
+    in embedding space), more texts near the labels that got fewer than three, then the self-labels."""
     n = per_label * len(ctx.task.labels)
-    idx = diverse_stratified(
-        pool.embeddings, pool.prior, n, seed=ctx.config.seed, exclude=used_indices(ctx, pool)
+    idx = planned(
+        ctx,
+        "pool:0",
+        lambda: diverse_stratified(
+            pool.embeddings, pool.prior, n, seed=ctx.config.seed, exclude=used_indices(ctx, pool)
+        ),
     )
     teacher_label(ctx, pool, idx, key="pool:0", round_idx=0, description="Teacher labelling pool texts")
+    near = planned(ctx, "pool:thin", lambda: near_thin_labels(ctx, pool))
+    if near:
+        description = "Teacher labelling texts near thin labels"
+        teacher_label(ctx, pool, near, key="pool:thin", round_idx=0, description=description)
     add_self_labels(ctx, pool)
+
+
+def near_thin_labels(ctx: Context, pool: PoolState, minimum: int = 3, per_missing: int = 3) -> list[int]:
+    """For each label with fewer than ``minimum`` teacher labels, the unused pool texts most similar to its
+    anchor (``per_missing`` per missing label): where the teacher is likeliest to find that label."""
+    if pool.anchors is None:
+        return []
+    names = ctx.task.label_names
+    taken = used_indices(ctx, pool)
+    counts = teacher_counts(ctx)
+    sims = pool.embeddings @ pool.anchors.T
+    out: list[int] = []
+    for lab in thin_labels(ctx, minimum):
+        want = per_missing * (minimum - counts.get(lab, 0))
+        order = np.argsort(-sims[:, names.index(lab)], kind="stable")
+        picks = [int(i) for i in order if int(i) not in taken][:want]
+        taken.update(picks)
+        out += picks
+    return out
 
 
 def add_self_labels(ctx: Context, pool: PoolState) -> int:
@@ -177,12 +216,18 @@ def pool_validation(store: Store) -> list[ExampleRow]:
     return [e for e in store.examples(split="val") if e["attributes"].get("source") == "unlabelled"]
 
 
-def thin_labels(ctx: Context, minimum: int = 3) -> list[str]:
-    """Labels with fewer than ``minimum`` teacher-labelled (or seed) training texts."""
+def teacher_counts(ctx: Context) -> dict[str, int]:
+    """Training texts per label that are not self-labels (teacher-labelled, seeds, synthetic)."""
     counts: dict[str, int] = {}
     for e in ctx.store.examples(split="train"):
         if e["origin"] != SELF:
             counts[e["label"]] = counts.get(e["label"], 0) + 1
+    return counts
+
+
+def thin_labels(ctx: Context, minimum: int = 3) -> list[str]:
+    """Labels with fewer than ``minimum`` teacher-labelled (or seed) training texts."""
+    counts = teacher_counts(ctx)
     return [lab for lab in ctx.task.label_names if counts.get(lab, 0) < minimum]
 
 
