@@ -83,9 +83,16 @@ class UI:
 
     @contextmanager
     def phase(self, description: str, total: int) -> Iterator[Callable[[], None]]:
-        """A progress bar for ``total`` steps; yields the function that advances it by one."""
+        """Progress for ``total`` steps; yields the function that advances it by one.
+
+        On a terminal: a transient rich bar. Otherwise (a log file, CI, a pipe): plain lines, one when the
+        phase starts, one every ``PLAIN_EVERY_S`` seconds with the count and rate, one when it ends."""
         if self._console is None or total <= 0:
             yield lambda: None
+            return
+        if not self._console.is_terminal:
+            with self._plain_phase(description, total) as advance:
+                yield advance
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -99,6 +106,35 @@ class UI:
         ) as progress:
             task_id = progress.add_task(description, total=total)
             yield lambda: progress.advance(task_id)
+
+    PLAIN_EVERY_S = 30.0
+
+    @contextmanager
+    def _plain_phase(self, description: str, total: int) -> Iterator[Callable[[], None]]:
+        start = last = time.monotonic()
+        done = 0
+        self.line(f"{description}: 0/{total} ...")
+
+        def advance() -> None:
+            nonlocal done, last
+            done += 1
+            now = time.monotonic()
+            if done < total and now - last >= self.PLAIN_EVERY_S:
+                last = now
+                self.line(f"{description}: {done}/{total}, {_rate(done, now - start)}")
+
+        yield advance
+        elapsed = time.monotonic() - start
+        rate = f" ({_rate(done, elapsed)})" if total > 1 else ""
+        self.line(f"{description}: {done}/{total} done in {elapsed:.1f} s{rate}")
+
+
+def _rate(done: int, seconds: float) -> str:
+    """``"2.5/s"``, or ``"12.0 s each"`` below one per second."""
+    if done == 0 or seconds <= 0:
+        return "no step finished yet"
+    per_s = done / seconds
+    return f"{per_s:.1f}/s" if per_s >= 1 else f"{seconds / done:.1f} s each"
 
 
 @dataclass
