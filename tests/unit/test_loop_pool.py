@@ -276,3 +276,24 @@ def test_thin_labels_get_the_pool_texts_nearest_their_anchor_before_any_syntheti
     calls = len(llm.ledger.entries)
     run(out=out, resume=True, llm=llm, progress=False)
     assert len(llm.ledger.entries) == calls
+
+
+def test_label_jobs_offer_each_batch_its_shortlist_of_nearest_labels() -> None:
+    from types import SimpleNamespace
+
+    from tutorloop.loop.pool import PoolState, label_jobs
+
+    names = [f"label_{i}" for i in range(6)]
+    task = Task.from_labels("Route messages", names)
+    anchors = np.eye(6)
+    emb = np.array([[1.0, 0.5, 0, 0, 0, 0], [0, 0, 0, 1.0, 0, 0.4], [0, 0, 0.2, 0, 1.0, 0]])
+    pool = PoolState(emb, emb.argmax(1), np.zeros(3), anchors)
+    ctx = SimpleNamespace(task=task, unlabelled=["a", "b", "c"], config=LoopConfig(label_shortlist=2))
+    jobs = label_jobs(ctx, pool, [[0], [1, 2]], "label-pool")  # type: ignore[arg-type]
+    offered = [set(j.schema.model_json_schema()["properties"]["labels"]["items"]["enum"]) for j in jobs]
+    assert offered == [{"label_0", "label_1"}, {"label_2", "label_3", "label_4", "label_5"}]
+    system = jobs[0].messages[0].content
+    assert '"label_0"' in system and '"label_2"' not in system
+    ctx.config = LoopConfig(label_shortlist=0)
+    everything = label_jobs(ctx, pool, [[0]], "label-pool")[0].messages[0].content  # type: ignore[arg-type]
+    assert all(f'"{n}"' in everything for n in names)

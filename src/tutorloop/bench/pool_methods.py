@@ -93,6 +93,7 @@ def pool_self_training(cell: Cell) -> MethodOutput:
 )
 def pool_random_distill(cell: Cell) -> MethodOutput:
     from ..llm.ledger import Ledger
+    from ..loop.config import LoopConfig
     from ..loop.llm_tasks import LABEL
     from .baselines import _loop_task
 
@@ -105,22 +106,43 @@ def pool_random_distill(cell: Cell) -> MethodOutput:
     random.Random(f"{cell.seed}:distill").shuffle(order)
     task = _loop_task(cell)
     labels = list(cell.dataset.labels)
-    batch = 1 if len(labels) <= 8 else 8  # as the loop labels (LoopConfig.verify_batch)
+    defaults = LoopConfig().resolved(len(labels))  # label as the loop does: batch size and shortlist
+    batch, k = defaults.verify_batch or 1, defaults.label_shortlist or 0
+    sims = None
+    if k:
+        from ..loop.pool_select import shortlists
+
+        sims = cell.encoder.encode(texts) @ cell.encoder.encode(labels).T
+        prior = sims.argmax(axis=1)
     ledger = Ledger()
     llm = cell.llm.recording_to(ledger)
     got_texts: list[str] = []
     got_labels: list[str] = []
-    step = max(1, llm.max_concurrency) * batch
+    window_size = max(1, llm.max_concurrency) * batch * (8 if k else 1)
     pos = 0
     while pos < len(order) and ledger.summary()["work_tokens"] < budget:
-        chunk = [order[pos + j : pos + j + batch] for j in range(0, step, batch) if pos + j < len(order)]
-        pos += step
-        jobs = [LABEL.job(task, [texts[i] for i in b], "label-pool") for b in chunk]
-        for b, reply in zip(chunk, llm.structured_many(jobs), strict=True):
-            if isinstance(reply, Exception):
-                continue
-            got_texts += [texts[i] for i in b]
-            got_labels += list(reply.labels)
+        window = order[pos : pos + window_size]
+        pos += window_size
+        if sims is not None:  # random texts, batched by nearest label as the loop batches them
+            window = sorted(window, key=lambda i: int(prior[i]))
+        chunk = [window[j : j + batch] for j in range(0, len(window), batch)]
+        if sims is None:
+            jobs = [LABEL.job(task, [texts[i] for i in b], "label-pool") for b in chunk]
+        else:
+            cands = shortlists(sims, chunk, k)
+            jobs = [
+                LABEL.job(task, [texts[i] for i in b], "label-pool", candidates=[labels[j] for j in c])
+                for b, c in zip(chunk, cands, strict=True)
+            ]
+        step = max(1, llm.max_concurrency)
+        for j in range(0, len(jobs), step):
+            if ledger.summary()["work_tokens"] >= budget:
+                break
+            for b, reply in zip(chunk[j : j + step], llm.structured_many(jobs[j : j + step]), strict=True):
+                if isinstance(reply, Exception):
+                    continue
+                got_texts += [texts[i] for i in b]
+                got_labels += list(reply.labels)
     if len(set(got_labels)) < 2:
         raise ConfigError(f"The teacher gave fewer than two labels to {len(got_labels)} pool texts.")
     preds, tput = _student(cell, got_texts, got_labels)

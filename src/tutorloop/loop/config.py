@@ -115,6 +115,13 @@ class LoopConfig:
         "round on the validation set among 0, 0.1 and 0.3.",
         None,
     )
+    label_shortlist: int | None = _doc(
+        "With unlabelled texts: when the teacher labels real texts, offer each batch only the labels most "
+        "similar to its texts in the encoder's space (this many per text, unioned over the batch; texts "
+        "are batched by their nearest label). None = 8 when the task has more than 20 labels, else all; "
+        "0 = always all.",
+        None,
+    )
     min_improvement: float = _doc("Macro-F1 gain that counts as an improvement for patience.", 0.001)
 
     def __post_init__(self) -> None:
@@ -131,6 +138,7 @@ class LoopConfig:
         _int_in(self, "max_actions_per_round", 1, 50)
         _int_in(self, "max_unlabelled", 10, 10**7)
         _int_in(self, "pool_per_label", 0, 1000, optional=True)
+        _int_in(self, "label_shortlist", 0, 1000, optional=True)
         _float_in(self, "self_label_share", 0.0, 1.0)
         if self.self_label_weight is not None:
             _float_in(self, "self_label_weight", 0.0, 1.0)
@@ -164,8 +172,12 @@ class LoopConfig:
         ppl = self.pool_per_label
         if ppl is None:
             ppl = _by_labels(n_labels, [(4, 24), (10, 16), (25, 8)], 4)
+        shortlist = self.label_shortlist
+        if shortlist is None:
+            shortlist = 8 if n_labels > 20 else 0
         return dataclasses.replace(
             self,
+            label_shortlist=shortlist if 0 < shortlist < n_labels else 0,
             pool_per_label=ppl,
             examples_per_label=epl,
             val_per_label=vpl,

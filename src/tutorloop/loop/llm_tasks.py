@@ -151,9 +151,22 @@ class LabelTask(LLMTask):
 
     template = "verify"
 
-    def job(self, task: Task, texts: Sequence[str], purpose: str) -> StructuredJob:
+    def job(
+        self, task: Task, texts: Sequence[str], purpose: str, candidates: Sequence[str] | None = None
+    ) -> StructuredJob:
+        """``candidates``: the labels offered (a shortlist, kept in the task's order); default all."""
         names = tuple(task.label_names)
-        rendered = self.render(task, n=len(texts), texts=as_data(list(texts)))
+        if candidates is not None:
+            wanted = set(candidates)
+            names = tuple(n for n in names if n in wanted)
+            if len(names) < 2:
+                raise ValueError(f"A shortlist needs two or more of the task's labels: {list(candidates)}")
+            listed = labels_block([(lab.name, lab.description) for lab in task.labels if lab.name in wanted])
+            rendered = render(
+                self.template, task=task.description, labels=listed, n=len(texts), texts=as_data(list(texts))
+            )
+        else:
+            rendered = self.render(task, n=len(texts), texts=as_data(list(texts)))
         return StructuredJob(
             rendered.messages,
             labels_reply(names, len(texts)),

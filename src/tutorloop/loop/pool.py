@@ -28,7 +28,7 @@ from ..data.store import ExampleRow, NewExample, Store
 from ..errors import LLMOutputError
 from .context import Context
 from .llm_tasks import LABEL, chunks, run_jobs
-from .pool_select import confident_per_label, diverse_stratified, prior_labels, uncertain
+from .pool_select import confident_per_label, diverse_stratified, prior_labels, shortlists, uncertain
 from .task import Task
 
 POOL = "pool"
@@ -89,9 +89,11 @@ def teacher_label(
     """The teacher labels pool texts ``idx`` blind; they become training examples (origin ``pool``).
     Batches already done (job keys ``<key>:<n>``) are skipped. Returns how many texts were labelled now."""
     names = ctx.task.label_names
+    if ctx.config.label_shortlist:  # batch texts that share their nearest label: shorter shortlists
+        idx = sorted(idx, key=lambda i: int(pool.prior[i]))
     batches = [list(b) for b in chunks(idx, ctx.config.verify_batch or 4)]
     todo = [(f"{key}:{n}", b) for n, b in enumerate(batches) if ctx.store.job_result(f"{key}:{n}") is None]
-    jobs = [LABEL.job(ctx.task, [ctx.unlabelled[i] for i in b], "label-pool") for _, b in todo]
+    jobs = label_jobs(ctx, pool, [b for _, b in todo], "label-pool")
     done = 0
 
     def store(item: tuple[str, list[int]], reply: Any) -> None:
@@ -120,6 +122,22 @@ def teacher_label(
 
     run_jobs(ctx, jobs, todo, description, store)
     return done
+
+
+def label_jobs(ctx: Context, pool: PoolState | None, batches: list[list[int]], purpose: str) -> list[Any]:
+    """Blind labelling requests for batches of pool indices, each offering the batch's label shortlist
+    (``label_shortlist``) or, when that is off or the pool has no anchors, every label."""
+    texts = [[ctx.unlabelled[i] for i in b] for b in batches]
+    k = ctx.config.label_shortlist
+    if not k or pool is None or pool.anchors is None:
+        return [LABEL.job(ctx.task, t, purpose) for t in texts]
+    names = ctx.task.label_names
+    sims = pool.embeddings @ pool.anchors.T
+    cands = shortlists(sims, batches, k)
+    return [
+        LABEL.job(ctx.task, t, purpose, candidates=[names[j] for j in c])
+        for t, c in zip(texts, cands, strict=True)
+    ]
 
 
 def used_indices(ctx: Context, pool: PoolState) -> set[int]:

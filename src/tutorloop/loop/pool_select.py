@@ -5,6 +5,8 @@
 - :func:`diverse_stratified`: a sample spread over labels (stratified by a labelling) and, within each
   label, over the embedding space (farthest-point traversal), for the teacher to label.
 - :func:`confident_per_label`: the highest-margin share of each label's texts (self-training labels).
+- :func:`shortlists`: per batch of texts, the labels most similar to any of them (what the teacher
+  chooses among when a task has many labels).
 - :func:`uncertain`: texts where the student and the prior disagree, or the student's margin is lowest
   (where a teacher label is worth the most).
 """
@@ -117,3 +119,19 @@ def uncertain(
     order = np.lexsort((m, ~disagree))  # disagreements first, then by margin
     skip = set(int(i) for i in exclude)
     return [int(i) for i in order if int(i) not in skip][:n]
+
+
+def shortlists(sims: np.ndarray, batches: list[list[int]], k: int) -> list[list[int]]:
+    """For each batch of row indices, the union of each row's ``k`` most similar labels (column indices of
+    ``sims``, rows × labels), in label order; at least two labels.
+
+    >>> s = np.array([[0.9, 0.1, 0.5, 0.0], [0.0, 0.2, 0.1, 0.8]])
+    >>> shortlists(s, [[0], [0, 1]], 2)
+    [[0, 2], [0, 1, 2, 3]]
+    """
+    k = max(2, min(k, sims.shape[1]))
+    out = []
+    for batch in batches:
+        top = np.argsort(-sims[batch], axis=1, kind="stable")[:, :k]
+        out.append(sorted({int(j) for j in top.ravel()}))
+    return out

@@ -10,6 +10,7 @@ from ..data.store import NewExample
 from ..errors import DataError, LLMOutputError
 from .context import Context
 from .llm_tasks import LABEL, chunks, run_jobs
+from .pool import label_jobs
 
 
 def store_seeds(ctx: Context) -> None:
@@ -83,10 +84,16 @@ def label_unlabelled(ctx: Context, n: int) -> None:
     """Validation from the user's unlabelled texts: a sample labelled blind by the LLM."""
     rng = random.Random(f"{ctx.config.seed}:unlabelled-val")
     sample = rng.sample(ctx.unlabelled, min(n, len(ctx.unlabelled)))
+    pool = ctx.pool
+    if pool is not None and ctx.config.label_shortlist:  # batches that share their nearest label
+        sample.sort(key=lambda t: int(pool.prior[pool.index[t]]))
     batches = [list(b) for b in chunks(sample, ctx.config.verify_batch or 4)]
     keys = [f"val-unlabelled:{i}" for i in range(len(batches))]
     todo = [(k, b) for k, b in zip(keys, batches, strict=True) if ctx.store.job_result(k) is None]
-    jobs = [LABEL.job(ctx.task, batch, "label-unlabelled") for _, batch in todo]
+    if pool is not None:
+        jobs = label_jobs(ctx, pool, [[pool.index[t] for t in b] for _, b in todo], "label-unlabelled")
+    else:
+        jobs = [LABEL.job(ctx.task, batch, "label-unlabelled") for _, batch in todo]
 
     def store(item: tuple[str, list[str]], reply: Any) -> None:
         key, batch = item
