@@ -3,8 +3,9 @@
 For a data set folder (``test.jsonl`` + ``labels.json``), a seeded sample of test texts is labelled blind by
 the LLM three ways, as the loop would label pool texts:
 
-- ``all``: every label in the prompt, ``batch`` texts per call (the loop's ``verify_batch`` default: 1 up
-  to 8 labels, else 8); the fixed prompt prefix is served by llama.cpp's prompt cache;
+- ``all``: every label in the prompt, ``batch`` texts per call (the loop's old ``verify_batch`` default:
+  1 up to 8 labels, else 8); the fixed prompt prefix is served by llama.cpp's prompt cache;
+- ``all-1``: every label, one text per call;
 - ``shortlist-1``: one text per call, offered its ``k`` labels most similar in the sentence encoder's space
   (label names as anchors);
 - ``shortlist-b``: texts grouped by their most similar label, ``batch`` per call, offered the union of
@@ -60,6 +61,7 @@ def main() -> None:
     ap.add_argument("--llm", default="local")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--variants", default="all,all-1,shortlist-1,shortlist-b", help="comma-separated")
     args = ap.parse_args()
     ds = load_dataset(args.data)
     names = list(ds.labels)
@@ -82,12 +84,20 @@ def main() -> None:
             [list(range(j, min(j + full_batch, len(texts)))) for j in range(0, len(texts), full_batch)],
             None,
         ),
+        "all-1": ([[i] for i in range(len(texts))], None),
         "shortlist-1": ([[i] for i in range(len(texts))], short1),
         "shortlist-b": (gbatches, shortlists(sims, gbatches, args.k)),
     }
     results: dict[str, Any] = {}
     base = get_llm(args.llm, cache=False)
+    path = Path(args.out or f"benchmarks/results/label_shortlist_{ds.name}.json")
+    if path.is_file():  # earlier variants of the same sample are kept
+        old = json.loads(path.read_text())
+        if (old.get("n"), old.get("k"), old.get("batch")) == (len(texts), args.k, args.batch):
+            results.update(old.get("variants", {}))
     for name, (batches, cand_idx) in variants.items():
+        if name not in args.variants.split(","):
+            continue
         cands = [None] * len(batches) if cand_idx is None else [[names[j] for j in c] for c in cand_idx]
         ledger = Ledger()
         llm = base.recording_to(ledger)
@@ -121,7 +131,6 @@ def main() -> None:
         "machine": f"{platform.platform()}, {platform.processor() or 'cpu'}",
         "command": f"python benchmarks/label_shortlist.py --data {args.data} --n {args.n} --k {args.k}",
     }
-    path = Path(args.out or f"benchmarks/results/label_shortlist_{ds.name}.json")
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"similarity accuracy {sim_acc:.3f}; wrote {path}")
 

@@ -85,7 +85,8 @@ def test_loop_config_is_frozen_and_scales_with_labels() -> None:
         cfg.max_rounds = 3  # type: ignore[misc]
     small, big = cfg.resolved(4), cfg.resolved(77)
     assert small.examples_per_label > big.examples_per_label and small.val_per_label > big.val_per_label
-    assert big.verify_batch == 8 and big.targeted_per_round == 64
+    assert big.verify_batch == 1 and big.targeted_per_round == 64
+    assert big.label_shortlist == 8 and LoopConfig().resolved(20).label_shortlist == 0
     assert LoopConfig(examples_per_label=50).resolved(77).examples_per_label == 50
     assert LoopConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="Unknown LoopConfig key"):

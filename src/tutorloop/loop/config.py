@@ -58,8 +58,10 @@ class LoopConfig:
         True,
     )
     verify_batch: int | None = _doc(
-        "Texts per verification call. None = 1 up to 8 labels (most reliable; cheap thanks to the "
-        "cached prompt prefix), else 8.",
+        "Texts per blind labelling call (verification, and the teacher's labels of real texts). None = 1: "
+        "a small model labels a batch far worse than single texts (measured with the 1.5B default on 80 "
+        "banking77 texts: 5% correct in batches of 8, 37.5% one at a time; "
+        "benchmarks/label_shortlist.py); the cached prompt prefix keeps single calls cheap.",
         None,
     )
     dedup_threshold: float = _doc(
@@ -119,7 +121,8 @@ class LoopConfig:
         "With unlabelled texts: when the teacher labels real texts, offer each batch only the labels most "
         "similar to its texts in the encoder's space (this many per text, unioned over the batch; texts "
         "are batched by their nearest label). None = 8 when the task has more than 20 labels, else all; "
-        "0 = always all.",
+        "0 = always all. Measured on 80 banking77 texts, one per call: 45% correct with 8 labels offered "
+        "(the gold label among them for 87.5%), 37.5% with all 77, at a quarter of the prompt tokens.",
         None,
     )
     min_improvement: float = _doc("Macro-F1 gain that counts as an improvement for patience.", 0.001)
@@ -165,7 +168,7 @@ class LoopConfig:
         epl = self.examples_per_label or _by_labels(n_labels, [(2, 32), (4, 24), (10, 16), (25, 10)], 6)
         vpl = self.val_per_label or _by_labels(n_labels, [(4, 10), (10, 6), (25, 4)], 2)
         tpr = self.targeted_per_round or max(16, min(64, 4 * n_labels))
-        vb = self.verify_batch or (1 if n_labels <= 8 else 8)
+        vb = self.verify_batch or 1
         epc = self.examples_per_call
         calls = math.ceil(epl / epc) + math.ceil(vpl / min(epc, vpl))
         tpl = self.topics_per_label or max(3, min(8, calls))

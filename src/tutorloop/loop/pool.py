@@ -91,7 +91,7 @@ def teacher_label(
     names = ctx.task.label_names
     if ctx.config.label_shortlist:  # batch texts that share their nearest label: shorter shortlists
         idx = sorted(idx, key=lambda i: int(pool.prior[i]))
-    batches = [list(b) for b in chunks(idx, ctx.config.verify_batch or 4)]
+    batches = [list(b) for b in chunks(idx, ctx.config.verify_batch or 1)]
     todo = [(f"{key}:{n}", b) for n, b in enumerate(batches) if ctx.store.job_result(f"{key}:{n}") is None]
     jobs = label_jobs(ctx, pool, [b for _, b in todo], "label-pool")
     done = 0

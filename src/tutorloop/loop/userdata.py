@@ -87,7 +87,7 @@ def label_unlabelled(ctx: Context, n: int) -> None:
     pool = ctx.pool
     if pool is not None and ctx.config.label_shortlist:  # batches that share their nearest label
         sample.sort(key=lambda t: int(pool.prior[pool.index[t]]))
-    batches = [list(b) for b in chunks(sample, ctx.config.verify_batch or 4)]
+    batches = [list(b) for b in chunks(sample, ctx.config.verify_batch or 1)]
     keys = [f"val-unlabelled:{i}" for i in range(len(batches))]
     todo = [(k, b) for k, b in zip(keys, batches, strict=True) if ctx.store.job_result(k) is None]
     if pool is not None:

@@ -17,7 +17,7 @@ def verify_pending(ctx: Context, round_idx: int, description: str = "Verifying e
     """Blindly label every pending example; matching ones become active, disputed ones are dropped."""
     pending = ctx.store.examples(status="pending")
     pending.sort(key=lambda e: hashlib.sha1(str(e["id"]).encode()).hexdigest())  # mix labels in a batch
-    batches = chunks(pending, ctx.config.verify_batch or 4)
+    batches = chunks(pending, ctx.config.verify_batch or 1)
     jobs = [LABEL.job(ctx.task, [e["text"] for e in batch], "verify") for batch in batches]
     stats = {"verified": 0, "disputed": 0, "failed": 0}
 
