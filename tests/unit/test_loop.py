@@ -67,6 +67,9 @@ def test_full_run_produces_artifacts_and_predictor(tmp_path: Path) -> None:
     assert set(h0["per_class"]) == set(LABELS) and h0["tokens"] > 0
     assert result.ledger["calls"] == len(llm.ledger.entries) > 0
     assert "## Rounds" in (d / "report.md").read_text()  # plots: tests/unit/test_report.py
+    # the saved settings are resolved: a resume keeps the batch sizes its job keys were made with
+    saved = json.loads((d / "config.json").read_text())["config"]
+    assert saved["verify_batch"] == 1 and saved["examples_per_label"] is not None
 
 
 def test_curation_crosses_attributes_and_keeps_validation_topics_disjoint(tmp_path: Path) -> None:

@@ -96,7 +96,9 @@ def open_run(
     (run_dir / "config.json").write_text(
         json.dumps(
             {
-                "config": config.to_dict(),
+                # resolved: a resumed run keeps the batch sizes and counts it started with (its job
+                # keys depend on them) even when a later version changes the defaults
+                "config": config.resolved(len(task.labels)).to_dict(),
                 "classifier": kind,
                 "llm_spec": llm_spec,
                 "classifier_params": {} if isinstance(classifier, str) else _params(classifier),
