@@ -297,3 +297,45 @@ def test_label_jobs_offer_each_batch_its_shortlist_of_nearest_labels() -> None:
     ctx.config = LoopConfig(label_shortlist=0)
     everything = label_jobs(ctx, pool, [[0]], "label-pool")[0].messages[0].content  # type: ignore[arg-type]
     assert all(f'"{n}"' in everything for n in names)
+
+
+class CuesOnlyEncoder(KeywordEncoder):
+    """Knows the labels' cue words but not the label names themselves (bare names make poor anchors)."""
+
+    def encode(self, texts: list[str], max_seq_length: int = 256) -> np.ndarray:
+        hidden = [" ".join(w for w in t.split() if w.strip(":.,").lower() not in LABELS) for t in texts]
+        return super().encode(hidden, max_seq_length)
+
+
+def test_drafted_descriptions_become_the_anchors_only_when_they_agree_better_with_the_teacher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_loop_support import Curator
+
+    from tutorloop.llm import FakeLLM
+
+    class Describing(Curator):
+        def __call__(self, req):  # type: ignore[no-untyped-def]
+            out = super().__call__(req)
+            if "description" in out:  # a description that names the label's cue words
+                label = "positive" if '"positive"' in req.messages[-1].content else "negative"
+                out = {"description": "Reviews that say " + " ".join(KEYWORDS[label])}
+            return out
+
+    enc = CuesOnlyEncoder()
+    monkeypatch.setattr(encoder_module, "get_encoder", lambda name=None: enc)
+    llm = FakeLLM(responder=Describing(LABELS))
+    run(pool_task(tmp_path), llm=llm, classifier="tfidf", config=config(max_rounds=0), out=tmp_path / "a")
+    choice = Store(tmp_path / "a" / "store.sqlite").job_result("anchors")
+    assert choice["use"] == "drafted", choice
+    assert choice["agreement"]["drafted"] > choice["agreement"]["task"]
+    # the default fake's descriptions ("Texts about positive.") carry no cue: the names stay
+    monkeypatch.setattr(encoder_module, "get_encoder", lambda name=None: KeywordEncoder())
+    llm2, _ = fake_llm(LABELS)
+    run(pool_task(tmp_path), llm=llm2, classifier="tfidf", config=config(max_rounds=0), out=tmp_path / "b")
+    assert Store(tmp_path / "b" / "store.sqlite").job_result("anchors")["use"] == "task"
+    # off: nothing drafted
+    llm3, _ = fake_llm(LABELS)
+    cfg = config(max_rounds=0, draft_descriptions=False)
+    run(pool_task(tmp_path), llm=llm3, classifier="tfidf", config=cfg, out=tmp_path / "c", progress=False)
+    assert "describe" not in count_purposes(llm3)

@@ -117,6 +117,12 @@ class LoopConfig:
         "round on the validation set among 0, 0.1 and 0.3.",
         None,
     )
+    draft_descriptions: bool = _doc(
+        "With unlabelled texts and labels without descriptions: the LLM drafts a one-line description per "
+        "label, and the prior uses 'name: description' anchors instead of the bare names when they agree "
+        "better with the teacher's validation labels (one short call per label).",
+        True,
+    )
     label_shortlist: int | None = _doc(
         "With unlabelled texts: when the teacher labels real texts, offer each batch only the labels most "
         "similar to its texts in the encoder's space (this many per text, unioned over the batch; texts "
@@ -145,7 +151,7 @@ class LoopConfig:
         _float_in(self, "self_label_share", 0.0, 1.0)
         if self.self_label_weight is not None:
             _float_in(self, "self_label_weight", 0.0, 1.0)
-        for flag in ("verify", "label_prior", "refit_with_validation"):
+        for flag in ("verify", "label_prior", "refit_with_validation", "draft_descriptions"):
             if not isinstance(getattr(self, flag), bool):
                 _fail(flag, "a bool", getattr(self, flag))
         _float_in(self, "dedup_threshold", 0.5, 1.0)

@@ -13,7 +13,7 @@ import time
 from ..errors import BudgetError, DataError
 from .context import BudgetExhausted, Context
 from .generation import Topics, curation_jobs, propose_topics, run_generation
-from .pool import curate_pool, thin_labels
+from .pool import choose_anchors, curate_pool, thin_labels
 from .userdata import label_unlabelled, store_dev, store_seeds
 from .verification import promote_pending, restore_floor, verify_pending
 
@@ -39,6 +39,7 @@ def curate(ctx: Context) -> Topics:
                 n_val = min(max(60, n_val), max(1, len(ctx.unlabelled) // 3))
             label_unlabelled(ctx, min(400, n_val))
         if ctx.pool is not None:  # real texts first; synthetic ones only for labels the pool lacks
+            choose_anchors(ctx, ctx.pool)
             curate_pool(ctx, ctx.pool, cfg.pool_per_label or 0)
             thin = set(thin_labels(ctx))
             per_label = {lab: min(n, 8) if lab in thin else 0 for lab, n in per_label.items()}

@@ -27,7 +27,7 @@ import numpy as np
 from ..data.store import ExampleRow, NewExample, Store
 from ..errors import LLMOutputError
 from .context import Context
-from .llm_tasks import LABEL, chunks, run_jobs
+from .llm_tasks import DESCRIBE, LABEL, chunks, run_jobs
 from .pool_select import confident_per_label, diverse_stratified, prior_labels, shortlists, uncertain
 from .task import Task
 
@@ -55,8 +55,65 @@ def label_anchors(task: Task) -> dict[str, str]:
 
 
 def anchor_texts(ctx: Context) -> list[str]:
-    """The run's label anchors, in label order."""
+    """The run's label anchors, in label order: the task's (names, with the user's descriptions), or the
+    drafted ``name: description`` ones when :func:`choose_anchors` chose those."""
+    choice = ctx.store.job_result(ANCHORS_JOB)
+    if choice and choice.get("use") == "drafted":
+        drafted = choice["descriptions"]
+        return [f"{n}: {drafted[n]}" if n in drafted else n for n in ctx.task.label_names]
     return list(label_anchors(ctx.task).values())
+
+
+ANCHORS_JOB = "anchors"
+
+
+def choose_anchors(ctx: Context, pool: PoolState) -> None:
+    """When labels have no descriptions, the LLM drafts one per label, and the prior switches to the
+    drafted ``name: description`` anchors if they agree better with the teacher's validation labels than
+    the bare names do (measured with the encoder alone, drafted anchors moved similarity macro-F1 by +5
+    on ag_news and -19 on sst2: which one serves a task has to be measured). Decided once per run."""
+    if ctx.store.job_result(ANCHORS_JOB) is not None:
+        return
+    names = ctx.task.label_names
+    val = [e for e in pool_validation(ctx.store) if e["text"] in pool.index]
+    if not ctx.config.draft_descriptions or any(lab.description for lab in ctx.task.labels) or not val:
+        ctx.store.finish_job(ANCHORS_JOB, {"use": "task"})
+        return
+    drafted: dict[str, str] = {}
+
+    def keep(label: str, reply: Any) -> None:
+        text = DESCRIBE.parse(reply)
+        if text is not None:
+            drafted[label] = text
+
+    jobs = [DESCRIBE.job(ctx.task, lab) for lab in names]
+    run_jobs(ctx, jobs, names, "Drafting label descriptions", keep)
+    from ..classifiers.encoder import get_encoder
+
+    texts = [f"{n}: {drafted[n]}" if n in drafted else n for n in names]
+    candidate = get_encoder().encode(texts, max_seq_length=256)
+    rows = np.array([pool.index[e["text"]] for e in val])
+    teacher = np.array([names.index(e["label"]) for e in val])
+    agree_names = float(np.mean(pool.prior[rows] == teacher))
+    new_prior, new_margin = prior_labels(pool.embeddings, candidate)
+    agree_drafted = float(np.mean(new_prior[rows] == teacher))
+    use = "drafted" if agree_drafted > agree_names else "task"
+    if use == "drafted":
+        pool.anchors, pool.prior, pool.margin = candidate, new_prior, new_margin
+    ctx.store.finish_job(
+        ANCHORS_JOB,
+        {
+            "use": use,
+            "descriptions": drafted,
+            "agreement": {"task": round(agree_names, 4), "drafted": round(agree_drafted, 4)},
+            "validation_texts": len(val),
+        },
+    )
+    ctx.ui.line(
+        f"label anchors: {'drafted descriptions' if use == 'drafted' else 'label names'} "
+        f"(agreement with the teacher on {len(val)} validation texts: names {agree_names:.1%}, "
+        f"drafted descriptions {agree_drafted:.1%})"
+    )
 
 
 def open_pool(ctx: Context) -> PoolState | None:
