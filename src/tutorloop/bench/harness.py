@@ -125,6 +125,34 @@ def run_bench(
     return results
 
 
+def code_version() -> str:
+    """The tutorloop version, with the source checkout's git commit (``.dirty`` when ``src`` has uncommitted
+    changes) when it runs from one: a grid resumed across versions says which cell ran which code."""
+    import subprocess
+
+    from .. import __version__
+
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "pyproject.toml").is_file() or not (root / "src" / "tutorloop").is_dir():
+        return __version__  # an installed copy, not a source checkout
+    git = ["git", "-C", str(root)]
+    try:
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    if not commit:
+        return __version__
+    return f"{__version__}+{commit}{'.dirty' if dirty else ''}"
+
+
 def _run_cell(cell: Cell, method: Method, fingerprint: str, path: Path) -> dict[str, Any]:
     """Run one method on one cell, score it and return the record (``status`` ok or error).
 
@@ -158,7 +186,14 @@ def _run_cell(cell: Cell, method: Method, fingerprint: str, path: Path) -> dict[
         _write_json(partial, {"fingerprint": fingerprint, "wall_s": before + time.perf_counter() - start})
         raise
     wall = before + time.perf_counter() - start
-    record = {**base, "status": "ok", "wall_s": round(wall, 3), "finished": utc_iso(), **score(cell, output)}
+    record = {
+        **base,
+        "status": "ok",
+        "wall_s": round(wall, 3),
+        "finished": utc_iso(),
+        "code": code_version(),
+        **score(cell, output),
+    }
     if before:
         record["notes"].append(
             f"resumed after an interruption; wall time includes {before:,.0f} s of earlier attempts"
