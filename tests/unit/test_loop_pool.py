@@ -329,6 +329,8 @@ def test_drafted_descriptions_become_the_anchors_only_when_they_agree_better_wit
     choice = Store(tmp_path / "a" / "store.sqlite").job_result("anchors")
     assert choice["use"] == "drafted", choice
     assert choice["agreement"]["drafted"] > choice["agreement"]["task"]
+    report = (tmp_path / "a" / "report.md").read_text()
+    assert "The prior used the drafted descriptions" in report and "positive: Reviews that say" in report
     # the default fake's descriptions ("Texts about positive.") carry no cue: the names stay
     monkeypatch.setattr(encoder_module, "get_encoder", lambda name=None: KeywordEncoder())
     llm2, _ = fake_llm(LABELS)

@@ -73,6 +73,7 @@ def _collect(run_dir: Path, store: Store) -> dict[str, Any]:
         "actions": store.actions(),
         "warnings": store.get_meta("warnings", []),
         "stopped": store.get_meta("stopped", ""),
+        "anchors": store.job_result("anchors"),
     }
 
 
@@ -182,6 +183,17 @@ def _sections(data: dict[str, Any]) -> list[tuple[str, list[str] | list[list[str
     blocks.append(("Summary", summary, "p"))
     if data["warnings"]:
         blocks.append(("Warnings", list(data["warnings"]), "p"))
+    anchors = data.get("anchors") or {}
+    if anchors.get("descriptions"):
+        agree = anchors.get("agreement", {})
+        used = "the drafted descriptions" if anchors.get("use") == "drafted" else "the label names"
+        lines = [
+            f"The prior used {used} (agreement with the teacher's labels of "
+            f"{anchors.get('validation_texts', '?')} validation texts: label names "
+            f"{agree.get('task', 0):.1%}, drafted descriptions {agree.get('drafted', 0):.1%})."
+        ]
+        lines += [f"{name}: {text}" for name, text in anchors["descriptions"].items()]
+        blocks.append(("Label descriptions drafted by the LLM", lines, "p"))
     rows = [
         ["round", "val acc", "val macro-F1", "train", "added", "dropped", "tokens", "seconds", "decided by"]
     ]
