@@ -130,3 +130,20 @@ def test_errors_are_one_line_and_exit_1(tmp_path: Path, fake: list, capsys: pyte
     with pytest.raises(SystemExit) as info:
         main(["init", str(bad), "--task", "x", "--labels", "a,b"])
     assert info.value.code == 1 and "--force" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_run_exits_130_and_says_how_to_resume(
+    tmp_path: Path, fake: list, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tutorloop.loop.runner as runner
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_opened", interrupted)
+    task = tmp_path / "t.yaml"
+    task.write_text("task: Classify reviews\nlabels: [positive, negative]\n")
+    with pytest.raises(SystemExit) as info:  # through main(), as the console script runs it
+        main(["run", str(task), "--out", str(tmp_path / "r")])
+    assert info.value.code == 130
+    assert f"tutorloop run --resume {tmp_path / 'r'}" in capsys.readouterr().err

@@ -60,7 +60,9 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; expected errors become one line on stderr and exit code 1."""
     try:
-        cli.main(args=argv, prog_name="tutorloop", standalone_mode=False)
+        # without standalone mode click *returns* the code of an ``Exit`` (Ctrl-C in `run` raises
+        # Exit(130), `bench` with failed cells Exit(1)): pass it on, or the process would exit 0
+        code = cli.main(args=argv, prog_name="tutorloop", standalone_mode=False)
     except TutorloopError as exc:
         click.echo(f"{type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
@@ -72,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -313,7 +313,7 @@ def label_uncertain(ctx: Context, pool: PoolState, n: int, *, round_idx: int, ke
     if proba is None:  # resumed before any round scored the pool: the prior's own uncertainty
         proba = np.eye(len(ctx.task.labels))[pool.prior] * 0.5 + 0.5 / len(ctx.task.labels)
         proba[np.arange(len(proba)), pool.prior] += pool.margin
-    idx = uncertain(proba, pool.prior, n, exclude=used_indices(ctx, pool))
+    idx = planned(ctx, key, lambda: uncertain(proba, pool.prior, n, exclude=used_indices(ctx, pool)))
     return teacher_label(
         ctx, pool, idx, key=key, round_idx=round_idx, description=f"Round {round_idx}: teacher labelling"
     )
