@@ -24,7 +24,19 @@ POOL = [
     "The worst film I have seen in years.",
     "The cast is great but the script is weak.",
     "It was fine, nothing special.",
-]
+    "A triumph: gripping, tender and funny.",
+    "Gorgeous music and a wonderful cast.",
+    "I smiled all the way through, lovely.",
+    "A masterpiece of quiet, careful storytelling.",
+    "Stunning visuals and a heartfelt ending.",
+    "Tedious and predictable from the first scene.",
+    "A waste of a talented cast.",
+    "Clumsy, loud and completely forgettable.",
+    "I walked out halfway through, it was that bad.",
+    "Flat jokes and wooden acting throughout.",
+    "Decent enough for a rainy afternoon.",
+    "Some good scenes, some very slow ones.",
+]  # large enough that teacher labels (also near thin labels) leave texts for the self-labels
 
 
 @pytest.mark.slow
