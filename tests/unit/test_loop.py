@@ -10,7 +10,7 @@ import pytest
 from test_loop_support import count_purposes, fake_llm
 
 from tutorloop.data.store import Store
-from tutorloop.errors import BudgetError, DataError
+from tutorloop.errors import BudgetError, ConfigError, DataError
 from tutorloop.loop import LabelSpec, LoopConfig, Task, run
 
 LABELS = ["positive", "negative"]
@@ -301,3 +301,21 @@ def test_existing_run_folder_needs_resume(tmp_path: Path) -> None:
         run(sentiment(), llm=llm, classifier="tfidf", out=tmp_path / "r", progress=False)
     with pytest.raises(ConfigError, match="nothing to resume"):
         run(None, llm=llm, out=tmp_path / "nothing", resume=True, progress=False)
+
+
+def test_a_second_process_on_a_run_folder_is_refused_until_the_first_lets_go(tmp_path: Path) -> None:
+    import os
+
+    from tutorloop.loop.setup import open_run
+
+    first = open_run(tmp_path / "r", sentiment(), config=cfg())
+    with pytest.raises(ConfigError, match=rf"in use by another tutorloop process \(pid {os.getpid()}\)"):
+        open_run(tmp_path / "r", resume=True)  # a new open file description conflicts like a process
+    first.release()
+    again = open_run(tmp_path / "r", resume=True)
+    assert again.resumed
+    again.release()
+    # a finished run() lets go of its folder: resuming it in the same process works
+    llm, _ = fake_llm(LABELS)
+    run(sentiment(), llm=llm, classifier="tfidf", config=cfg(), out=tmp_path / "s", progress=False)
+    run(out=tmp_path / "s", resume=True, llm=llm, progress=False)

@@ -95,6 +95,7 @@ def test_open_run_resumes_with_saved_settings_and_overrides(tmp_path: Path) -> N
     task = Task.from_labels("Sentiment", ["positive", "negative"])
     first = open_run(tmp_path / "r", task, config=LoopConfig(max_rounds=2), classifier="tfidf", llm_spec="x")
     assert not first.resumed
+    first.release()  # one process at a time per run folder (tests/unit/test_loop.py)
     again = open_run(tmp_path / "r", overrides={"max_rounds": 4}, resume=True)
     assert (again.config.max_rounds, again.classifier, again.llm_spec, again.resumed) == (
         4,
@@ -102,6 +103,7 @@ def test_open_run_resumes_with_saved_settings_and_overrides(tmp_path: Path) -> N
         "x",
         True,
     )
+    again.release()
     assert open_run(tmp_path / "r", resume=None).resumed
     with pytest.raises(ConfigError, match="nothing to resume"):
         open_run(tmp_path / "none", resume=True)

@@ -86,11 +86,14 @@ def run(
 
 def run_opened(setup: RunSetup, llm: LLM, *, progress: bool = True) -> RunResult:
     """Run (or continue) the run that :func:`~tutorloop.loop.setup.open_run` opened, with ``llm``."""
-    ctx = open_context(setup, llm, progress=progress)
     try:
-        return _Loop(ctx, setup.classifier).run()
+        ctx = open_context(setup, llm, progress=progress)
+        try:
+            return _Loop(ctx, setup.classifier).run()
+        finally:
+            ctx.store.close()
     finally:
-        ctx.store.close()
+        setup.release()
 
 
 class _Loop:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..classifiers.registry import uses_encoder
 from ..data.dedup import Deduper
+from ..data.lock import RunLock
 from ..data.store import Store
 from ..errors import ConfigError
 from ..llm.base import LLM
@@ -38,6 +39,12 @@ class RunSetup:
     classifier: Any
     llm_spec: str | None
     resumed: bool
+    lock: RunLock | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def release(self) -> None:
+        """Release the run folder's lock (the run's process may open it again)."""
+        if self.lock is not None:
+            self.lock.release()
 
 
 def open_run(
@@ -91,6 +98,7 @@ def open_run(
     if overrides:
         config = dataclasses.replace(config, **overrides)
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir)  # before any file is written: a second process must not touch the folder
     task.to_yaml(run_dir / "task.yaml")
     kind = classifier if isinstance(classifier, str) else type(classifier).__name__
     (run_dir / "config.json").write_text(
@@ -106,7 +114,7 @@ def open_run(
             indent=2,
         )
     )
-    return RunSetup(run_dir, task, config, classifier, llm_spec, bool(resume))
+    return RunSetup(run_dir, task, config, classifier, llm_spec, bool(resume), lock)
 
 
 def open_context(setup: RunSetup, llm: LLM, *, progress: bool = True) -> Context:
