@@ -46,6 +46,11 @@ class PoolState:
     student_proba: np.ndarray | None = None
     index: dict[str, int] = field(default_factory=dict)
 
+    def anchor_sims(self) -> np.ndarray:
+        """Cosine similarity of every pool text to every label anchor (rows × labels)."""
+        assert self.anchors is not None
+        return self.embeddings @ self.anchors.T
+
 
 def label_anchors(task: Task) -> dict[str, str]:
     """Label name -> the text that stands for it in the encoder's space: its name, and its description."""
@@ -189,7 +194,7 @@ def label_jobs(ctx: Context, pool: PoolState | None, batches: list[list[int]], p
     if not k or pool is None or pool.anchors is None:
         return [LABEL.job(ctx.task, t, purpose) for t in texts]
     names = ctx.task.label_names
-    sims = pool.embeddings @ pool.anchors.T
+    sims = pool.anchor_sims()
     cands = shortlists(sims, batches, k)
     return [
         LABEL.job(ctx.task, t, purpose, candidates=[names[j] for j in c])
@@ -246,7 +251,7 @@ def near_thin_labels(ctx: Context, pool: PoolState, minimum: int = 3, per_missin
     names = ctx.task.label_names
     taken = used_indices(ctx, pool)
     counts = teacher_counts(ctx)
-    sims = pool.embeddings @ pool.anchors.T
+    sims = pool.anchor_sims()
     out: list[int] = []
     for lab in thin_labels(ctx, minimum):
         want = per_missing * (minimum - counts.get(lab, 0))
