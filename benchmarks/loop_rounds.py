@@ -53,6 +53,7 @@ def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[
                     "n_train": len(train),
                     "val_accuracy": rnd.get("accuracy"),
                     "val_macro_f1": rnd.get("macro_f1"),
+                    "val_trusted_accuracy": rnd.get("trusted_accuracy"),
                     "val_log_loss": rnd.get("log_loss"),
                     "test_accuracy": round(float(m["accuracy"]), 4),
                     "test_macro_f1": round(float(m["macro_f1"]), 4),
@@ -103,7 +104,12 @@ def kendall_tau(val: list[float], test: list[float]) -> float | None:
 
 
 def _as_round(row: dict) -> dict:
-    return {"round": row["round"], "macro_f1": row["val_macro_f1"], "log_loss": row["val_log_loss"]}
+    return {
+        "round": row["round"],
+        "macro_f1": row["val_macro_f1"],
+        "log_loss": row["val_log_loss"],
+        "trusted_accuracy": row.get("val_trusted_accuracy"),
+    }
 
 
 def zero_shot_similarity(texts: list[str], gold: list[str], labels: list[str]) -> dict:
@@ -136,10 +142,17 @@ def main() -> None:
     per_round = [r for r in rows if isinstance(r["round"], int)]
     best_val = best_round([_as_round(r) for r in per_round], min_improvement)
     best = next(r for r in rows if r["round"] == best_val["round"]) if best_val is not None else None
-    tau = kendall_tau([r["val_macro_f1"] for r in per_round], [r["test_macro_f1"] for r in per_round])
+    # the score the loop chose rounds by: trusted accuracy when the run recorded it, else macro-F1
+    chosen_by = (
+        "val_trusted_accuracy"
+        if all(r.get("val_trusted_accuracy") is not None for r in per_round)
+        else "val_macro_f1"
+    )
+    tau = kendall_tau([r[chosen_by] for r in per_round], [r["test_macro_f1"] for r in per_round])
     result = {
         "run": str(args.run),
         "kendall_tau_val_test": tau,
+        "tau_validation_score": chosen_by,
         "data": str(args.data),
         "n_test": len(texts),
         "rounds": rows,

@@ -341,3 +341,43 @@ def test_drafted_descriptions_become_the_anchors_only_when_they_agree_better_wit
     cfg = config(max_rounds=0, draft_descriptions=False)
     run(pool_task(tmp_path), llm=llm3, classifier="tfidf", config=cfg, out=tmp_path / "c", progress=False)
     assert "describe" not in count_purposes(llm3)
+
+
+def test_trusted_validation_rows_are_the_pool_texts_where_teacher_and_prior_agree() -> None:
+    from types import SimpleNamespace
+
+    from tutorloop.loop.pool import MIN_TRUSTED, PoolState, trusted_mask
+
+    n = MIN_TRUSTED + 5
+    texts = [f"text {i}" for i in range(n)]
+    prior = np.array([i % 2 for i in range(n)])
+    pool = PoolState(np.eye(n), prior, np.ones(n), index={t: i for i, t in enumerate(texts)})
+    ctx = SimpleNamespace(pool=pool, task=Task.from_labels("Sentiment", LABELS))
+    # the teacher disagrees with the prior on the first five texts
+    val = [{"text": t, "label": LABELS[(i % 2) ^ (i < 5)]} for i, t in enumerate(texts)]
+    mask = trusted_mask(ctx, val)  # type: ignore[arg-type]
+    assert mask is not None and mask.tolist() == [False] * 5 + [True] * MIN_TRUSTED
+    assert trusted_mask(ctx, val[4:]) is not None
+    assert trusted_mask(ctx, val[6:]) is None  # too few trusted rows: every validation text counts
+    assert trusted_mask(ctx, [*val, {"text": "a user's dev text", "label": "positive"}]) is None  # type: ignore[arg-type]
+    ctx.pool = None
+    assert trusted_mask(ctx, val) is None  # type: ignore[arg-type]
+
+
+def test_pool_rounds_record_and_report_their_trusted_validation_accuracy(
+    tmp_path: Path, fake_encoder: KeywordEncoder
+) -> None:
+    llm, _ = fake_llm(LABELS)
+    result = run(
+        pool_task(tmp_path),
+        llm=llm,
+        classifier="tfidf",
+        config=config(max_rounds=0),
+        out=tmp_path / "r",
+        progress=False,
+    )
+    record = result.history[0]
+    # the keyword teacher and the keyword prior agree on every validation text
+    assert record["n_trusted"] == record["n_val"] >= 20 and 0.0 <= record["trusted_accuracy"] <= 1.0
+    assert '"trusted_accuracy"' in (result.run_dir / "rounds.jsonl").read_text()
+    assert "trusted validation texts" in (result.run_dir / "report.md").read_text()

@@ -320,7 +320,7 @@ def _round_summary(h: dict[str, Any]) -> dict[str, Any]:
         for k in ("round", "n_train", "n_val", "added", "dropped", "tokens", "seconds", "decided_by")
         if k in h
     }
-    out.update({f"val_{k}": h[k] for k in ("accuracy", "macro_f1") if k in h})
+    out.update({f"val_{k}": h[k] for k in ("accuracy", "macro_f1", "trusted_accuracy") if k in h})
     return out
 
 

@@ -69,6 +69,8 @@ class Analysis(TypedDict):
     n_val: NotRequired[int]
     train_counts: NotRequired[dict[str, int]]
     self_label_weight: NotRequired[float]
+    trusted_accuracy: NotRequired[float]
+    n_trusted: NotRequired[int]
 
 
 class RoundRecord(TypedDict):
@@ -92,6 +94,8 @@ class RoundRecord(TypedDict):
     diagnosis: str
     actions: list[dict[str, Any]]
     top_confusions: list[Confusion]
+    trusted_accuracy: NotRequired[float | None]
+    n_trusted: NotRequired[int]
     analysis: NotRequired[Analysis]
 
 
@@ -226,9 +230,13 @@ R = TypeVar("R", bound=Mapping[str, Any])
 
 
 def is_better(candidate: Mapping[str, Any], best: Mapping[str, Any], min_improvement: float) -> bool:
-    """Whether a round beats the best so far: higher validation macro-F1, or, once a (small, synthetic)
-    validation set is all correct so that macro-F1 cannot show progress any more, an equally perfect round
-    with a validation log-loss at least 5% lower: the classifier is clearly more confident on it.
+    """Whether a round beats the best so far.
+
+    When both rounds were scored on *trusted* validation texts (``trusted_accuracy``: pool texts whose
+    teacher label agrees with the label prior, see ``loop.pool.trusted_mask``), a higher accuracy there
+    decides, and nothing else: equal scores keep the earlier round. Otherwise: higher validation macro-F1,
+    or, once a (small, synthetic) validation set is all correct so that macro-F1 cannot show progress any
+    more, an equally perfect round with a validation log-loss at least 5% lower.
 
     >>> is_better({"macro_f1": 0.9}, {"macro_f1": 0.8}, 0.001)
     True
@@ -236,7 +244,13 @@ def is_better(candidate: Mapping[str, Any], best: Mapping[str, Any], min_improve
     True
     >>> is_better({"macro_f1": 1.0, "log_loss": 0.29}, {"macro_f1": 1.0, "log_loss": 0.30}, 0.001)
     False
+    >>> is_better({"macro_f1": 0.9, "trusted_accuracy": 0.8}, {"macro_f1": 0.6, "trusted_accuracy": 0.8},
+    ...           0.001)
+    False
     """
+    new_trusted, old_trusted = candidate.get("trusted_accuracy"), best.get("trusted_accuracy")
+    if new_trusted is not None and old_trusted is not None:
+        return bool(new_trusted > old_trusted + min_improvement)
     if candidate["macro_f1"] > best["macro_f1"] + min_improvement:
         return True
     if best["macro_f1"] < 0.999 or candidate["macro_f1"] < 0.999:

@@ -296,6 +296,29 @@ def pool_validation(store: Store) -> list[ExampleRow]:
     return [e for e in store.examples(split="val") if e["attributes"].get("source") == "unlabelled"]
 
 
+MIN_TRUSTED = 20
+"""Fewest trusted validation texts for :func:`trusted_mask` to score by them (fewer: all of them count)."""
+
+
+def trusted_mask(ctx: Context, val: list[ExampleRow]) -> np.ndarray | None:
+    """Which validation rows are *trusted*: pool texts whose teacher label agrees with the label prior.
+
+    Where the teacher and the encoder agree, the label is right far more often than the teacher alone
+    (measured on 200-text samples: trec 86-89% vs 71-76%, banking77 77-86% vs 44-48%), and a weak teacher
+    (1.5B on ag_news: right on about 55%) makes a validation set of its raw labels prefer students that copy
+    its errors: on ag_news that chose a student 16 points worse on test than the trusted texts chose. The
+    trusted texts are easier than the rest (both sources agree on them), so they rank students rather than
+    estimate their accuracy. ``None`` (score on every validation text) without a pool, when any validation
+    row is not a pool text, or when fewer than :data:`MIN_TRUSTED` rows are trusted.
+    """
+    pool = ctx.pool
+    if pool is None or not val or any(e["text"] not in pool.index for e in val):
+        return None
+    names = ctx.task.label_names
+    mask = np.array([names[int(pool.prior[pool.index[e["text"]]])] == e["label"] for e in val])
+    return mask if int(mask.sum()) >= MIN_TRUSTED else None
+
+
 def teacher_counts(ctx: Context) -> dict[str, int]:
     """Training texts per label that are not self-labels (teacher-labelled, seeds, synthetic)."""
     counts: dict[str, int] = {}

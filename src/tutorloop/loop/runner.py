@@ -210,7 +210,13 @@ class _Loop:
         except ImportError as exc:
             ctx.warn(f'No report written: {exc}. Install it with: pip install "tutorloop[report]"')
         ctx.ui.line(
-            f"stopped: {stopped}. Best round {best['round']} (val macro-F1 {best['macro_f1']:.3f}); "
+            f"stopped: {stopped}. Best round {best['round']} (val macro-F1 {best['macro_f1']:.3f}"
+            + (
+                f", trusted acc {best['trusted_accuracy']:.3f}"
+                if best.get("trusted_accuracy") is not None
+                else ""
+            )
+            + f"); "
             f"model in {ctx.run_dir / 'model'}; report in {ctx.run_dir / 'report.html'}"
         )
         return RunResult(predictor, history, best["round"], ctx.run_dir, ledger, stopped, list(ctx.warnings))

@@ -24,10 +24,11 @@ from ..evaluation.analysis import (
     is_better,
 )
 from .context import Context
-from .pool import SELF, label_anchors, pool_validation
+from .pool import SELF, label_anchors, pool_validation, trusted_mask
 
-SELF_WEIGHTS = (0.0, 0.1, 0.3)
-"""Weights tried for self-labelled examples when ``self_label_weight`` is None (0 = left out)."""
+SELF_WEIGHTS = (0.0, 0.1, 0.3, 1.0)
+"""Weights tried for self-labelled examples when ``self_label_weight`` is None (0 = left out; 1 = as much
+as a teacher label, for tasks where the prior is the better labeller)."""
 
 
 def build_classifier(spec: Any, label_anchors: dict[str, str] | None = None) -> Any:
@@ -53,7 +54,9 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[A
 
     Self-labelled pool examples (origin ``self``) weigh ``self_label_weight``; when that is ``None`` the
     weight is chosen on the validation set among :data:`SELF_WEIGHTS` (the run measures how far the
-    encoder's prior can be trusted on this task). Every other example weighs 1.
+    encoder's prior can be trusted on this task). Every other example weighs 1. With teacher-labelled pool
+    texts as validation, candidates are ranked by their accuracy on the trusted ones (teacher and prior
+    agree, :func:`.pool.trusted_mask`), then by macro-F1 on all of them.
     """
     train = ctx.store.examples(split="train")
     val = ctx.store.examples(split="val")
@@ -73,7 +76,9 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[A
     fixed = ctx.config.self_label_weight
     candidates = [1.0] if not has_self else ([fixed] if fixed is not None else list(SELF_WEIGHTS))
     val_texts, val_labels = [e["text"] for e in val], [e["label"] for e in val]
+    trusted = trusted_mask(ctx, val)
     best: tuple[Any, Analysis, float, list[ExampleRow]] | None = None
+    best_key = (-1.0, -1.0)
     t0 = time.monotonic()
     for w_self in candidates:
         if len({e["label"] for e in kept_rows(train, w_self)}) < 2:
@@ -81,8 +86,13 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[A
         model, rows = fit_rows(classifier, run_anchors(ctx), train, w_self)
         val_proba = align_proba(model.predict_proba(val_texts), model.classes_, labels)
         analysis = analyse(val_texts, val_labels, val_proba, labels)
-        if best is None or analysis["metrics"]["macro_f1"] > best[1]["metrics"]["macro_f1"] + 1e-9:
-            best = (model, analysis, w_self, rows)
+        if trusted is not None:
+            hits = np.argmax(val_proba, axis=1) == np.array([labels.index(y) for y in val_labels])
+            analysis["trusted_accuracy"] = round(float(hits[trusted].mean()), 4)
+            analysis["n_trusted"] = int(trusted.sum())
+        key = (float(analysis.get("trusted_accuracy", 0.0)), float(analysis["metrics"]["macro_f1"]))
+        if best is None or key > best_key:  # ties keep the earlier (lighter) weight
+            best, best_key = (model, analysis, w_self, rows), key
     assert best is not None  # two labels are present, so the all-weights-1 candidate always fits
     model, analysis, w_self, train = best
     fit_s = time.monotonic() - t0
@@ -197,13 +207,17 @@ def train_round(
         "actions": actions,
         "top_confusions": analysis["confusions"][:5],
     }
+    if "trusted_accuracy" in analysis:
+        record["trusted_accuracy"] = analysis["trusted_accuracy"]
+        record["n_trusted"] = analysis["n_trusted"]
     best = best_round(ctx.store.rounds(), ctx.config.min_improvement)
     if best is None or is_better(record, best, ctx.config.min_improvement):
         save_model(ctx, model, record)  # the model first: a crash before the record retrains this round
     ctx.store.save_round(round_idx, {**record, "analysis": analysis})
     best = best_round(ctx.store.rounds(), ctx.config.min_improvement) or record
+    trusted = f", trusted acc {record['trusted_accuracy']:.3f}" if "trusted_accuracy" in record else ""
     ctx.ui.line(
-        f"round {round_idx}: val macro-F1 {m['macro_f1']:.3f}, acc {m['accuracy']:.3f} | train "
+        f"round {round_idx}: val macro-F1 {m['macro_f1']:.3f}, acc {m['accuracy']:.3f}{trusted} | train "
         f"{record['n_train']} (+{record['added']}, -{record['dropped']}) | {record['tokens']:,} tokens | "
         f"{record['seconds']:.0f} s | best {best['macro_f1']:.3f} (round {best['round']})"
     )

@@ -176,6 +176,13 @@ def _sections(data: dict[str, Any]) -> list[tuple[str, list[str] | list[list[str
             f"Best round: {best['round']} (validation macro-F1 {best['macro_f1']:.3f}, accuracy "
             f"{best['accuracy']:.3f}, {best['n_val']} validation texts)"
         )
+        if best.get("trusted_accuracy") is not None:
+            summary.append(
+                f"Rounds were chosen by accuracy on the {best.get('n_trusted', '?')} trusted validation "
+                "texts (the teacher's label agrees with the label prior), because a weak teacher's raw "
+                f"labels favour students that copy its errors: {best['trusted_accuracy']:.3f} in the kept "
+                "round."
+            )
     summary.append(
         f"LLM: {led['calls']} calls ({led['cache_hits']} from cache), {led['total_tokens']:,} paid tokens, "
         f"{led['llm_seconds']:.0f} s in the LLM, ${led['cost_usd']:.4f}"
@@ -195,14 +202,27 @@ def _sections(data: dict[str, Any]) -> list[tuple[str, list[str] | list[list[str
         lines += [f"{name}: {text}" for name, text in anchors["descriptions"].items()]
         blocks.append(("Label descriptions drafted by the LLM", lines, "p"))
     rows = [
-        ["round", "val acc", "val macro-F1", "train", "added", "dropped", "tokens", "seconds", "decided by"]
+        [
+            "round",
+            "val acc",
+            "val macro-F1",
+            "trusted acc",
+            "train",
+            "added",
+            "dropped",
+            "tokens",
+            "seconds",
+            "decided by",
+        ]
     ]
     for h in data["rounds"]:
+        trusted = h.get("trusted_accuracy")
         rows.append(
             [
                 str(h["round"]),
                 f"{h['accuracy']:.3f}",
                 f"{h['macro_f1']:.3f}",
+                "-" if trusted is None else f"{trusted:.3f}",
                 str(h["n_train"]),
                 str(h["added"]),
                 str(h["dropped"]),
