@@ -130,6 +130,7 @@ def run_cmd(
     """Run Curate-Train-Refine on TASK_FILE (or --resume a run folder).
 
     Every LoopConfig setting is an option; one left out keeps its saved (with --resume) or default value.
+    Ctrl-C or SIGTERM stops the run keeping all finished work (exit code 130 or 143); --resume continues.
     """
     from ..loop import Task
     from ..loop.runner import run_opened
@@ -154,25 +155,29 @@ def run_cmd(
         from ..llm.ledger import Ledger, parse_price
 
         extra["ledger"] = Ledger(cost_per_1k=parse_price(price))
-    setup = open_run(
-        run_dir,
-        task,
-        overrides={k: v for k, v in settings.items() if v is not None},
-        classifier=classifier,
-        llm_spec=llm_spec,
-        default_llm_spec="local",
-        resume=resume_dir is not None,
-    )
     from ..llm import get_llm
+    from .signals import exit_code, interruptible
 
-    llm = get_llm(setup.llm_spec or "local", cache=not no_cache, threads=threads, **extra)
+    llm = None
     try:
-        result = run_opened(setup, llm, progress=not as_json)
-    except KeyboardInterrupt:
+        with interruptible():  # SIGTERM (and SIGINT in a background job) stop the run as Ctrl-C does
+            setup = open_run(
+                run_dir,
+                task,
+                overrides={k: v for k, v in settings.items() if v is not None},
+                classifier=classifier,
+                llm_spec=llm_spec,
+                default_llm_spec="local",
+                resume=resume_dir is not None,
+            )
+            llm = get_llm(setup.llm_spec or "local", cache=not no_cache, threads=threads, **extra)
+            result = run_opened(setup, llm, progress=not as_json)
+    except KeyboardInterrupt as exc:
         click.echo(f"\nInterrupted. Nothing finished is lost: tutorloop run --resume {run_dir}", err=True)
-        raise click.exceptions.Exit(130) from None
+        raise click.exceptions.Exit(exit_code(exc)) from None
     finally:
-        llm.close()
+        if llm is not None:
+            llm.close()
     if as_json:
         click.echo(
             json.dumps(
