@@ -17,6 +17,7 @@ from typing import Any
 
 from ..classifiers.registry import uses_encoder
 from ..data.dedup import Deduper
+from ..data.io import atomic_write_text
 from ..data.lock import RunLock
 from ..data.store import Store
 from ..errors import ConfigError
@@ -26,6 +27,7 @@ from .config import LoopConfig
 from .context import UI, Budget, Context
 from .pool import open_pool
 from .task import Task
+from .train import recover_model
 from .userdata import read_unlabelled
 
 
@@ -67,7 +69,7 @@ def open_run(
     ``default_llm_spec`` is recorded when neither the arguments nor the folder name an LLM.
     """
     run_dir = Path(out) if out is not None else Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
-    saved = _read_json(run_dir / "config.json")
+    saved = _read_config(run_dir / "config.json")
     if resume is None:
         resume = saved is not None
     if resume:
@@ -99,9 +101,11 @@ def open_run(
         config = dataclasses.replace(config, **overrides)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run_dir)  # before any file is written: a second process must not touch the folder
+    recover_model(run_dir)
     task.to_yaml(run_dir / "task.yaml")
     kind = classifier if isinstance(classifier, str) else type(classifier).__name__
-    (run_dir / "config.json").write_text(
+    atomic_write_text(
+        run_dir / "config.json",
         json.dumps(
             {
                 # resolved: a resumed run keeps the batch sizes and counts it started with (its job
@@ -112,7 +116,7 @@ def open_run(
                 "classifier_params": {} if isinstance(classifier, str) else _params(classifier),
             },
             indent=2,
-        )
+        ),
     )
     return RunSetup(run_dir, task, config, classifier, llm_spec, bool(resume), lock)
 
@@ -152,8 +156,23 @@ def _params(estimator: Any) -> dict[str, Any]:
         return {}
 
 
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+def _read_config(path: Path) -> dict[str, Any] | None:
+    """The saved ``config.json`` (None when there is none); a damaged one is a :class:`ConfigError`."""
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problem = f"is not valid JSON ({exc})"
+    else:
+        if isinstance(saved, dict) and isinstance(saved.get("config"), dict):
+            return saved
+        problem = 'is not a run\'s settings (no "config" object)'
+    raise ConfigError(
+        f"{path} {problem}. It holds the run's settings: restore it from a backup, or rewrite it as "
+        '{"config": {LoopConfig settings}, "classifier": "...", "llm_spec": "..."} with the settings '
+        "the run started with, then resume."
+    )
 
 
 def _encoder(cfg: LoopConfig, classifier: Any) -> Any:
