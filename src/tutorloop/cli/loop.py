@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import typing
@@ -13,7 +14,10 @@ from typing import Any
 import click
 
 from ..classifiers import registry
-from ..errors import ConfigError
+from ..errors import ConfigError, StorageError
+
+# full disk or quota, read-only file system or file, failing disk (EDQUOT: POSIX only)
+_DISK_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS, errno.EACCES, errno.EIO}
 
 
 @click.command("init")
@@ -175,6 +179,14 @@ def run_cmd(
     except KeyboardInterrupt as exc:
         click.echo(f"\nInterrupted. Nothing finished is lost: tutorloop run --resume {run_dir}", err=True)
         raise click.exceptions.Exit(exit_code(exc)) from None
+    except OSError as exc:  # a file write (ledger, model, report) on a full or read-only disk
+        if exc.errno not in _DISK_ERRNOS:
+            raise
+        raise StorageError(
+            f"Could not write {exc.filename or run_dir} ({exc.strerror}). Nothing finished is lost: free "
+            f"some space (or make it writable), then: tutorloop run --resume {run_dir}",
+            path=exc.filename,
+        ) from exc
     finally:
         if llm is not None:
             llm.close()

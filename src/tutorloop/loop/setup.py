@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..classifiers.registry import uses_encoder
+from ..config import check_writable
 from ..data.dedup import Deduper
 from ..data.io import atomic_write_text
 from ..data.lock import RunLock
@@ -99,7 +101,7 @@ def open_run(
         raise ConfigError(f"config must be a LoopConfig. Got {type(config).__name__} instead.")
     if overrides:
         config = dataclasses.replace(config, **overrides)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_writable(run_dir, bool(resume))  # before any LLM call: a read-only folder fails at once
     lock = RunLock(run_dir)  # before any file is written: a second process must not touch the folder
     recover_model(run_dir)
     task.to_yaml(run_dir / "task.yaml")
@@ -154,6 +156,19 @@ def _params(estimator: Any) -> dict[str, Any]:
         }
     except Exception:  # noqa: BLE001 - only informative
         return {}
+
+
+def _check_writable(run_dir: Path, resume: bool) -> None:
+    fix = (
+        "Make it writable, or copy the folder somewhere writable and resume there."
+        if resume
+        else "Make it writable, or choose another --out folder."
+    )
+    check_writable(run_dir, "run folder", fix)
+    for name in ("store.sqlite", "store.sqlite-wal", "ledger.jsonl"):  # changed in place, not replaced
+        path = run_dir / name
+        if path.exists() and not os.access(path, os.W_OK):
+            raise ConfigError(f"Cannot write to {path} (no write permission). {fix}")
 
 
 def _read_config(path: Path) -> dict[str, Any] | None:
