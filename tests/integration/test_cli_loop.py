@@ -270,3 +270,56 @@ def test_full_disk_on_a_file_write_is_one_line_naming_it(
     monkeypatch.undo()
     main(["run", "--resume", str(out)])
     assert (out / "rounds.jsonl").is_file()
+
+
+def test_resume_talks_to_the_saved_base_url_and_never_saves_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+    from test_loop_support import Curator  # noqa: E402
+
+    import tutorloop.llm
+    from tutorloop.types import LLMRequest, Message
+
+    curator = Curator(["positive", "negative"])
+    hosts: list[str] = []
+    fail_after: list[int | None] = [6]  # the server goes away mid-curation
+
+    def server(request: httpx.Request) -> httpx.Response:
+        """An OpenAI-compatible server whose replies come from the keyword curator."""
+        hosts.append(request.url.host)
+        if fail_after[0] is not None and len(hosts) > fail_after[0]:
+            return httpx.Response(503, json={"error": {"message": "overloaded"}})
+        body = json.loads(request.content)
+        req = LLMRequest(
+            messages=tuple(Message(m["role"], m["content"]) for m in body["messages"]),
+            json_schema=body["response_format"]["json_schema"]["schema"],
+            sample_index=body.get("seed", 0) % 1_000_003,
+        )
+        content = json.dumps(curator(req))
+        usage = {"prompt_tokens": 10, "completion_tokens": 5}
+        return httpx.Response(200, json={"choices": [{"message": {"content": content}}], "usage": usage})
+
+    real_get_llm = tutorloop.llm.get_llm
+    monkeypatch.setattr(
+        tutorloop.llm,
+        "get_llm",
+        lambda spec, **kw: real_get_llm(spec, transport=httpx.MockTransport(server), max_retries=0, **kw),
+    )
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    out = tmp_path / "r"
+    base = ["--llm", "openai:m", "--no-cache", *RUN_ARGS]
+    task = str(sentiment_task(tmp_path))
+    with pytest.raises(SystemExit) as info:
+        main(["run", task, "--out", str(out), "--base-url", "https://llm.test/v1", *base])
+    assert info.value.code == 1 and "LLMServerError: https://llm.test/v1" in capsys.readouterr().err
+    saved = (out / "config.json").read_text()
+    assert json.loads(saved)["base_url"] == "https://llm.test/v1" and "sk-test-secret" not in saved
+
+    fail_after[0], before = None, len(hosts)
+    main(["run", "--resume", str(out), "--no-cache"])  # no --base-url: the saved one
+    assert len(hosts) > before and set(hosts) == {"llm.test"}
+    assert (out / "rounds.jsonl").is_file()
+
+    with pytest.warns(UserWarning, match="This run used --base-url https://llm.test/v1; it now goes on with"):
+        main(["run", "--resume", str(out), "--no-cache", "--base-url", "https://other.test/v1"])

@@ -110,3 +110,20 @@ def test_a_damaged_config_json_is_a_config_error_naming_the_file(tmp_path: Path,
     assert message.startswith(str(path)) and "restore it from a backup" in message
     assert "\n" not in message
     shutil.rmtree(out)
+
+
+def test_base_url_is_saved_without_credentials_and_only_for_its_backend(tmp_path: Path) -> None:
+    task = Task.from_labels("Classify movie reviews by sentiment", LABELS)
+    first = open_run(tmp_path / "r", task, llm_spec="openai:m", base_url="https://llm.test/v1")
+    first.release()
+    resumed = open_run(tmp_path / "r", resume=True)
+    resumed.release()
+    assert resumed.base_url == "https://llm.test/v1"
+    other = open_run(tmp_path / "r", resume=True, llm_spec="local")  # another backend: not its server
+    other.release()
+    assert other.base_url is None
+    with pytest.warns(UserWarning, match="has credentials in it"):
+        secret = open_run(tmp_path / "s", task, llm_spec="openai:m", base_url="https://me:pw@llm.test/v1")
+    secret.release()
+    assert secret.base_url == "https://me:pw@llm.test/v1"  # used now, for this process
+    assert "pw@" not in (tmp_path / "s" / "config.json").read_text()

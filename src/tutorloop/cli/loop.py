@@ -154,7 +154,7 @@ def run_cmd(
             dev=DataFile(str(dev)) if dev else task.dev,
             unlabelled=DataFile(str(unlabelled)) if unlabelled else task.unlabelled,
         )
-    extra: dict[str, object] = {"base_url": base_url} if base_url else {}
+    extra: dict[str, object] = {}
     if price is not None:  # checked before the run folder is made
         from ..llm.ledger import Ledger, parse_price
 
@@ -173,7 +173,10 @@ def run_cmd(
                 llm_spec=llm_spec,
                 default_llm_spec="local",
                 resume=resume_dir is not None,
+                base_url=base_url,
             )
+            if setup.base_url:  # given now, or saved by the run being resumed
+                extra["base_url"] = setup.base_url
             llm = get_llm(setup.llm_spec or "local", cache=not no_cache, threads=threads, **extra)
             result = run_opened(setup, llm, progress=not as_json)
     except KeyboardInterrupt as exc:

@@ -81,7 +81,7 @@ def run(
     if llm is None:
         from ..llm import get_llm
 
-        llm = get_llm(setup.llm_spec or "local")
+        llm = get_llm(setup.llm_spec or "local", **({"base_url": setup.base_url} if setup.base_url else {}))
     return run_opened(setup, llm, progress=progress)
 
 
