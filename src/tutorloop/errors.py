@@ -9,6 +9,7 @@ caller can do next::
     │   └── ArtifactError      corrupt, foreign or too-new model artifact
     ├── NotTrainedError        (also ValueError) predict before fit
     ├── BudgetError            the token/time/round budget cannot cover the requested work
+    ├── StorageError           disk full or read-only while writing (``path``): free space, then resume
     └── LLMError               anything that went wrong talking to an LLM
         ├── LLMConnectionError unreachable base URL, timeouts after retries
         ├── LLMAuthError       missing or rejected API key
@@ -45,6 +46,16 @@ class NotTrainedError(TutorloopError, ValueError):
 
 class BudgetError(TutorloopError):
     """The budget is too small for the requested work."""
+
+
+class StorageError(TutorloopError):
+    """Writing to the run folder or the cache failed (disk full, read-only, I/O error); ``path`` is the file.
+
+    What was stored before is intact, so freeing space and resuming continues the run."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path
 
 
 class LLMError(TutorloopError):

@@ -125,3 +125,35 @@ def test_default_cache_path_follows_tutorloop_home(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("TUTORLOOP_HOME", str(tmp_path / "home"))
     assert default_cache_path() == tmp_path / "home" / "llm_cache.sqlite"
     assert os.path.isdir(tmp_path / "home")
+
+
+def test_a_read_only_cache_folder_is_a_config_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tutorloop.errors import ConfigError
+    from tutorloop.llm import get_llm
+
+    home = tmp_path / "home"
+    home.mkdir()
+    real = os.access
+
+    def access(path: str | Path, mode: int, **kw: object) -> bool:  # a read-only folder, also for root
+        return not (Path(path) == home and mode & os.W_OK) and real(path, mode, **kw)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setenv("TUTORLOOP_HOME", str(home))
+    with pytest.raises(ConfigError) as info:
+        get_llm("openai:gpt-4o-mini", base_url="http://127.0.0.1:9/v1")  # built before any request
+    assert str(info.value).startswith(f"Cannot write to the LLM response cache folder {home} (")
+    assert "--no-cache" in str(info.value) and not (home / "llm_cache.sqlite").exists()
+    get_llm("openai:gpt-4o-mini", base_url="http://127.0.0.1:9/v1", cache=False).close()  # --no-cache works
+
+
+def test_a_full_disk_skips_caching_with_a_warning_and_keeps_the_reply(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    pages = cache._conn.execute("PRAGMA page_count").fetchone()[0]
+    cache._conn.execute(f"PRAGMA max_page_count = {pages}")  # a real SQLITE_FULL on the next growth
+    llm = FakeLLM(responder=lambda req: {"label": "x" * 50_000}, cache=cache)
+    with pytest.warns(UserWarning, match=r"Could not write the LLM response cache .*c\.sqlite"):
+        reply = llm.structured("Great film", Label)
+    assert len(reply.label) == 50_000 and len(cache) == 0

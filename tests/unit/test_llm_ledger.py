@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 
+from tutorloop.errors import DataError
 from tutorloop.llm import FakeLLM, Ledger, ResponseCache
 
 
@@ -61,3 +63,38 @@ def test_llm_calls_land_in_the_ledger_with_purpose(tmp_path: Path) -> None:
     assert [r["cached"] for r in rows] == [False, True]
     assert rows[0]["purpose"] == "check" and rows[0]["prompt_tokens"] == 3
     assert llm.ledger.summary()["prompt_tokens"] == 3
+
+
+def test_a_torn_last_line_is_cut_off_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path)
+    _row(ledger, 100, 10)
+    _row(ledger, 200, 20)
+    with path.open("a") as fh:  # a crash or a full disk in the middle of the third row
+        fh.write('{"backend": "fake", "model": "m", "purp')
+    with pytest.warns(UserWarning, match="last line was cut short"):
+        resumed = Ledger(path)
+    assert resumed.summary()["prompt_tokens"] == 300
+    _row(resumed, 300, 30)  # the next row starts on a line of its own
+    assert Ledger(path).summary()["prompt_tokens"] == 600
+    assert len(path.read_text().splitlines()) == 3
+
+
+def test_a_lost_final_newline_does_not_merge_rows(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    _row(Ledger(path), 100, 10)
+    path.write_text(path.read_text().rstrip("\n"))
+    resumed = Ledger(path)
+    _row(resumed, 200, 20)
+    assert Ledger(path).summary()["prompt_tokens"] == 300
+
+
+def test_a_bad_line_before_the_last_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path)
+    _row(ledger, 100, 10)
+    _row(ledger, 200, 20)
+    lines = path.read_text().splitlines()
+    path.write_text(f"{lines[0]}\nnot json\n{lines[1]}\n")
+    with pytest.raises(DataError, match=r"ledger.jsonl, line 2: not a ledger row"):
+        Ledger(path)

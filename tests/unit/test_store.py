@@ -108,3 +108,23 @@ def test_failed_migration_rolls_back(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         migrate(db, [("001_bad", bad)])
     assert applied(db) == [] and not db.execute("SELECT name FROM sqlite_master WHERE name='t'").fetchall()
+
+
+def test_a_full_disk_is_a_storage_error_and_the_store_stays_usable(tmp_path: Path) -> None:
+    from tutorloop.errors import StorageError
+
+    s = Store(tmp_path / "s.sqlite")
+    s.add_examples([NewExample("kept", "a")], job="j1")
+    # a real SQLITE_FULL: the file may not grow past its current size (SQLite then rolls back by itself)
+    pages = s._db.execute("PRAGMA page_count").fetchone()[0]
+    s._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(
+        StorageError, match=r"s\.sqlite \(database or disk is full\)\. .* then resume"
+    ) as info:
+        s.add_examples([NewExample("x" * 100_000, "b")], job="j2", result=1)
+    assert info.value.path == str(tmp_path / "s.sqlite")
+    assert s.job_result("j2") is None and [e["text"] for e in s.examples(status=None)] == ["kept"]
+    s._db.execute("PRAGMA max_page_count = 1073741823")  # space freed: the same store takes the job
+    s.add_examples([NewExample("x" * 100_000, "b")], job="j2", result=1)
+    assert s.job_result("j2") == 1 and len(s.examples(status=None)) == 2
+    s.close()

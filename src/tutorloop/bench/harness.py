@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..data.io import atomic_write_text
 from ..errors import ConfigError, TutorloopError
 from .datasets import BenchDataset, check_k, kshot_split, load_dataset
 from .registry import BenchSettings, Cell, Method, MethodOutput, resolve_methods
@@ -324,9 +324,7 @@ def _finished(out: Path, dataset: str, seed: int) -> dict[str, dict[str, Any]]:
 def _write_json(path: Path, data: Any) -> None:
     """Write atomically (temp file + rename) so an interrupted run never leaves half a cell."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1, ensure_ascii=False, default=str))
 
 
 def _once(factory: Callable[[], Any] | None) -> Callable[[], Any] | None:
@@ -410,7 +408,7 @@ def write_outputs(out: Path, results: dict[str, Any], *, plot: bool = True) -> d
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "md": out / "results.md"}
     _write_json(paths["json"], results)
-    paths["md"].write_text(render_markdown(results), encoding="utf-8")
+    atomic_write_text(paths["md"], render_markdown(results))
     if plot and results["summary"]:
         paths["plot"] = render_plot(results, out / "accuracy_vs_tokens.png")
     return paths

@@ -135,6 +135,9 @@ def bench_cmd(
 ) -> None:
     """Benchmark tutorloop against zero- and few-shot baselines on labelled test sets.
 
+    Ctrl-C or SIGTERM stops it keeping the finished cells (exit code 130 or 143); the same command
+    resumes.
+
     \b
     Example:
       tutorloop bench --data ../shared/benchmarks/trec --methods zero-shot-sim,few-shot-setfit \\
@@ -168,18 +171,28 @@ def bench_cmd(
 
     tasks = tasks_path if tasks_path is not None else default_tasks_path()
     command = "tutorloop " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
-    results = run_bench(
-        list(data),
-        methods=names,
-        seeds=seeds,
-        out=Path(out),
-        settings=settings,
-        llm_factory=make_llm,
-        tasks=tasks,
-        command=command,
-        progress=not no_progress,
-        report_only=report_only,
-    )
+    from .signals import exit_code, interruptible
+
+    try:
+        with interruptible():  # SIGTERM (and SIGINT in a background job) stop it as Ctrl-C does
+            results = run_bench(
+                list(data),
+                methods=names,
+                seeds=seeds,
+                out=Path(out),
+                settings=settings,
+                llm_factory=make_llm,
+                tasks=tasks,
+                command=command,
+                progress=not no_progress,
+                report_only=report_only,
+            )
+    except KeyboardInterrupt as exc:
+        click.echo(
+            f"\nInterrupted. Finished cells are kept in {out}: run the same command (same --out) to resume.",
+            err=True,
+        )
+        raise click.exceptions.Exit(exit_code(exc)) from None
     _echo_summary(results, Path(out))
     if results.get("failures"):
         raise click.exceptions.Exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import typing
@@ -13,7 +14,10 @@ from typing import Any
 import click
 
 from ..classifiers import registry
-from ..errors import ConfigError
+from ..errors import ConfigError, StorageError
+
+# full disk or quota, read-only file system or file, failing disk (EDQUOT: POSIX only)
+_DISK_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS, errno.EACCES, errno.EIO}
 
 
 @click.command("init")
@@ -130,6 +134,7 @@ def run_cmd(
     """Run Curate-Train-Refine on TASK_FILE (or --resume a run folder).
 
     Every LoopConfig setting is an option; one left out keeps its saved (with --resume) or default value.
+    Ctrl-C or SIGTERM stops the run keeping all finished work (exit code 130 or 143); --resume continues.
     """
     from ..loop import Task
     from ..loop.runner import run_opened
@@ -149,30 +154,45 @@ def run_cmd(
             dev=DataFile(str(dev)) if dev else task.dev,
             unlabelled=DataFile(str(unlabelled)) if unlabelled else task.unlabelled,
         )
-    extra: dict[str, object] = {"base_url": base_url} if base_url else {}
+    extra: dict[str, object] = {}
     if price is not None:  # checked before the run folder is made
         from ..llm.ledger import Ledger, parse_price
 
         extra["ledger"] = Ledger(cost_per_1k=parse_price(price))
-    setup = open_run(
-        run_dir,
-        task,
-        overrides={k: v for k, v in settings.items() if v is not None},
-        classifier=classifier,
-        llm_spec=llm_spec,
-        default_llm_spec="local",
-        resume=resume_dir is not None,
-    )
     from ..llm import get_llm
+    from .signals import exit_code, interruptible
 
-    llm = get_llm(setup.llm_spec or "local", cache=not no_cache, threads=threads, **extra)
+    llm = None
     try:
-        result = run_opened(setup, llm, progress=not as_json)
-    except KeyboardInterrupt:
+        with interruptible():  # SIGTERM (and SIGINT in a background job) stop the run as Ctrl-C does
+            setup = open_run(
+                run_dir,
+                task,
+                overrides={k: v for k, v in settings.items() if v is not None},
+                classifier=classifier,
+                llm_spec=llm_spec,
+                default_llm_spec="local",
+                resume=resume_dir is not None,
+                base_url=base_url,
+            )
+            if setup.base_url:  # given now, or saved by the run being resumed
+                extra["base_url"] = setup.base_url
+            llm = get_llm(setup.llm_spec or "local", cache=not no_cache, threads=threads, **extra)
+            result = run_opened(setup, llm, progress=not as_json)
+    except KeyboardInterrupt as exc:
         click.echo(f"\nInterrupted. Nothing finished is lost: tutorloop run --resume {run_dir}", err=True)
-        raise click.exceptions.Exit(130) from None
+        raise click.exceptions.Exit(exit_code(exc)) from None
+    except OSError as exc:  # a file write (ledger, model, report) on a full or read-only disk
+        if exc.errno not in _DISK_ERRNOS:
+            raise
+        raise StorageError(
+            f"Could not write {exc.filename or run_dir} ({exc.strerror}). Nothing finished is lost: free "
+            f"some space (or make it writable), then: tutorloop run --resume {run_dir}",
+            path=exc.filename,
+        ) from exc
     finally:
-        llm.close()
+        if llm is not None:
+            llm.close()
     if as_json:
         click.echo(
             json.dumps(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -193,4 +194,33 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     return n
 
 
-__all__ = ["iter_rows", "iter_texts", "read_labelled", "write_jsonl"]
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 through a temporary file beside ``path`` and :func:`os.replace`.
+
+    A crash or a full disk leaves the old file or the new one, never half of one.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "config.json"
+    >>> _ = atomic_write_text(p, '{"a": 1}')
+    >>> atomic_write_text(p, "\\ud800")  # not encodable: fails before anything is replaced
+    Traceback (most recent call last):
+    ...
+    UnicodeEncodeError: 'utf-8' codec can't encode character '\\ud800' in position 0: surrogates not allowed
+    >>> p.read_text(), [q.name for q in p.parent.iterdir()]
+    ('{"a": 1}', ['config.json'])
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())  # the data is on disk before the name points at it
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+__all__ = ["atomic_write_text", "iter_rows", "iter_texts", "read_labelled", "write_jsonl"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from ..errors import StorageError
 from .migrations import migrate
 
 if TYPE_CHECKING:
@@ -102,6 +103,15 @@ class NewExample:
     prompt_id: str | None = None
 
 
+# SQLite's primary result codes for a write that failed for lack of room or rights, not for a bug
+_STORAGE_FAILURES = {
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_CANTOPEN,
+}
+
+
 class Store:
     """A run's SQLite store (thread-safe; one connection guarded by a lock).
 
@@ -128,15 +138,27 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """An immediate transaction: everything inside is stored together or not at all."""
+        """An immediate transaction: everything inside is stored together or not at all.
+
+        A full disk, a read-only file or an I/O error becomes a :class:`~tutorloop.errors.StorageError`."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF not in _STORAGE_FAILURES:
+                    raise
+                raise StorageError(
+                    f"Could not write to {self.path} ({exc}). Nothing half-written was kept: free some "
+                    "space (or make the file writable), then resume; the run continues where it stopped.",
+                    path=str(self.path),
+                ) from exc
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:

@@ -7,12 +7,23 @@ Only reply text and token counts are stored: never headers, API keys or base URL
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+import warnings
 from pathlib import Path
 
-from ..config import user_dir
+from ..config import check_writable, user_dir
+from ..errors import ConfigError
 from ..types import LLMResponse
+
+# SQLite's primary result codes for a write that failed for lack of room or rights, not for a bug
+_STORAGE_FAILURES = {
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_CANTOPEN,
+}
 
 
 def default_cache_path() -> Path:
@@ -31,7 +42,12 @@ class ResponseCache:
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fix = "Make it writable, set TUTORLOOP_HOME to a writable folder, or run with --no-cache."
+        check_writable(self.path.parent, "LLM response cache folder", fix)
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise ConfigError(
+                f"Cannot write to the LLM response cache {self.path} (no write permission). {fix}"
+            )
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -56,6 +72,20 @@ class ResponseCache:
         )
 
     def put(self, key: str, response: LLMResponse) -> None:
+        """Store a reply. When the disk is full or the file read-only, warn and go on without it: the
+        reply is still used, and the cache only saves a repeat of the call."""
+        try:
+            self._put(key, response)
+        except sqlite3.OperationalError as exc:
+            if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF not in _STORAGE_FAILURES:
+                raise
+            warnings.warn(
+                f"Could not write the LLM response cache {self.path} ({exc}); going on without caching. "
+                "Free some space or set TUTORLOOP_HOME to another folder.",
+                stacklevel=2,
+            )
+
+    def _put(self, key: str, response: LLMResponse) -> None:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO replies"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 
 
 @dataclass
@@ -36,9 +38,35 @@ class Ledger:
         self.entries: list[LedgerEntry] = []
         self._lock = threading.Lock()
         if self.path is not None and self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
+            self._load(self.path)
+
+    def _load(self, path: Path) -> None:
+        """Read the rows; a torn last line (a write cut short by a crash or a full disk) is cut off with a
+        warning, so the next row starts on a line of its own. A bad line before the last is a DataError."""
+        raw = path.read_bytes()
+        lines = raw.split(b"\n")
+        start = 0
+        for i, line in enumerate(lines):
+            try:
                 if line.strip():
                     self.entries.append(LedgerEntry(**json.loads(line)))
+            except (ValueError, TypeError) as exc:
+                if any(rest.strip() for rest in lines[i + 1 :]):
+                    raise DataError(
+                        f"{path}, line {i + 1}: not a ledger row ({exc}). Remove that line to resume; "
+                        "the calls it recorded will then not count against the token budget."
+                    ) from None
+                warnings.warn(
+                    f"{path}: its last line was cut short (a crash or a full disk while it was written) "
+                    "and is removed; that one call is not counted against the token budget.",
+                    stacklevel=3,
+                )
+                os.truncate(path, start)
+                return
+            start += len(line) + 1
+        if raw and not raw.endswith(b"\n"):  # a whole row whose newline was lost
+            with path.open("ab") as fh:
+                fh.write(b"\n")
 
     def record(
         self,

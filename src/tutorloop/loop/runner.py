@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.io import atomic_write_text
 from ..evaluation.analysis import RoundRecord, best_round
 from ..llm.base import LLM
 from .actions import execute, spec_of
@@ -80,7 +81,7 @@ def run(
     if llm is None:
         from ..llm import get_llm
 
-        llm = get_llm(setup.llm_spec or "local")
+        llm = get_llm(setup.llm_spec or "local", **({"base_url": setup.base_url} if setup.base_url else {}))
     return run_opened(setup, llm, progress=progress)
 
 
@@ -198,9 +199,8 @@ class _Loop:
 
             predictor = load(ctx.run_dir / "model")
         history = [{k: v for k, v in h.items() if k != "analysis"} for h in ctx.store.rounds()]
-        with (ctx.run_dir / "rounds.jsonl").open("w", encoding="utf-8") as fh:
-            for h in history:
-                fh.write(json.dumps(h, ensure_ascii=False) + "\n")
+        rounds = "".join(json.dumps(h, ensure_ascii=False) + "\n" for h in history)
+        atomic_write_text(ctx.run_dir / "rounds.jsonl", rounds)
         ctx.store.set_meta("stopped", stopped)
         ledger = ctx.budget.ledger.summary()
         try:

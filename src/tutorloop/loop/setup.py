@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..classifiers.registry import uses_encoder
+from ..config import check_writable
 from ..data.dedup import Deduper
+from ..data.io import atomic_write_text
 from ..data.lock import RunLock
 from ..data.store import Store
 from ..errors import ConfigError
@@ -26,6 +31,7 @@ from .config import LoopConfig
 from .context import UI, Budget, Context
 from .pool import open_pool
 from .task import Task
+from .train import recover_model
 from .userdata import read_unlabelled
 
 
@@ -40,6 +46,7 @@ class RunSetup:
     llm_spec: str | None
     resumed: bool
     lock: RunLock | None = dataclasses.field(default=None, compare=False, repr=False)
+    base_url: str | None = None
 
     def release(self) -> None:
         """Release the run folder's lock (the run's process may open it again)."""
@@ -57,6 +64,7 @@ def open_run(
     llm_spec: str | None = None,
     default_llm_spec: str | None = None,
     resume: bool | None = False,
+    base_url: str | None = None,
 ) -> RunSetup:
     """Check and save a run's setup in its folder (``task.yaml``, ``config.json``) and return it.
 
@@ -65,9 +73,11 @@ def open_run(
     ``out`` holds a run and starts one otherwise. A new run needs a ``task`` and refuses a folder that
     holds a run. ``overrides`` replace single settings of ``config`` (or of the saved or default one);
     ``default_llm_spec`` is recorded when neither the arguments nor the folder name an LLM.
+    ``base_url`` (the ``openai`` backend's server) is saved too, so a resume talks to the same server;
+    a different one given on resume is used, with a warning. API keys are never saved.
     """
     run_dir = Path(out) if out is not None else Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
-    saved = _read_json(run_dir / "config.json")
+    saved = _read_config(run_dir / "config.json")
     if resume is None:
         resume = saved is not None
     if resume:
@@ -77,6 +87,7 @@ def open_run(
             task = Task.from_yaml(run_dir / "task.yaml")
         config = config or LoopConfig.from_dict(saved["config"])
         classifier = classifier or saved.get("classifier") or "embed"
+        base_url = _resumed_base_url(base_url, saved, llm_spec)
         llm_spec = llm_spec or saved.get("llm_spec")
     else:
         if (run_dir / "store.sqlite").exists():
@@ -97,11 +108,13 @@ def open_run(
         raise ConfigError(f"config must be a LoopConfig. Got {type(config).__name__} instead.")
     if overrides:
         config = dataclasses.replace(config, **overrides)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_writable(run_dir, bool(resume))  # before any LLM call: a read-only folder fails at once
     lock = RunLock(run_dir)  # before any file is written: a second process must not touch the folder
+    recover_model(run_dir)
     task.to_yaml(run_dir / "task.yaml")
     kind = classifier if isinstance(classifier, str) else type(classifier).__name__
-    (run_dir / "config.json").write_text(
+    atomic_write_text(
+        run_dir / "config.json",
         json.dumps(
             {
                 # resolved: a resumed run keeps the batch sizes and counts it started with (its job
@@ -109,12 +122,13 @@ def open_run(
                 "config": config.resolved(len(task.labels)).to_dict(),
                 "classifier": kind,
                 "llm_spec": llm_spec,
+                "base_url": _savable_url(base_url),
                 "classifier_params": {} if isinstance(classifier, str) else _params(classifier),
             },
             indent=2,
-        )
+        ),
     )
-    return RunSetup(run_dir, task, config, classifier, llm_spec, bool(resume), lock)
+    return RunSetup(run_dir, task, config, classifier, llm_spec, bool(resume), lock, base_url)
 
 
 def open_context(setup: RunSetup, llm: LLM, *, progress: bool = True) -> Context:
@@ -152,8 +166,67 @@ def _params(estimator: Any) -> dict[str, Any]:
         return {}
 
 
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+def _check_writable(run_dir: Path, resume: bool) -> None:
+    fix = (
+        "Make it writable, or copy the folder somewhere writable and resume there."
+        if resume
+        else "Make it writable, or choose another --out folder."
+    )
+    check_writable(run_dir, "run folder", fix)
+    for name in ("store.sqlite", "store.sqlite-wal", "ledger.jsonl"):  # changed in place, not replaced
+        path = run_dir / name
+        if path.exists() and not os.access(path, os.W_OK):
+            raise ConfigError(f"Cannot write to {path} (no write permission). {fix}")
+
+
+def _resumed_base_url(given: str | None, saved_config: dict[str, Any], llm_spec: str | None) -> str | None:
+    """The server a resumed run talks to: the one given now, else the saved one, unless ``llm_spec``
+    names another backend now."""
+    saved = saved_config.get("base_url")
+    backend = str(saved_config.get("llm_spec") or "").partition(":")[0]
+    if llm_spec and llm_spec.partition(":")[0] != backend:
+        saved = None
+    if given and saved and given.rstrip("/") != saved.rstrip("/"):
+        warnings.warn(
+            f"This run used --base-url {saved}; it now goes on with {given}. Replies already stored are "
+            "kept; new requests go to the new server.",
+            stacklevel=3,
+        )
+    return given or saved
+
+
+def _savable_url(url: str | None) -> str | None:
+    """``url`` to keep in config.json, or None when it carries credentials (``user:pass@``, a query)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.username or parts.password or parts.query:
+        warnings.warn(
+            "The --base-url has credentials in it (user:password@ or a query), so it is not saved in "
+            "config.json: give it again with --resume.",
+            stacklevel=3,
+        )
+        return None
+    return url
+
+
+def _read_config(path: Path) -> dict[str, Any] | None:
+    """The saved ``config.json`` (None when there is none); a damaged one is a :class:`ConfigError`."""
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problem = f"is not valid JSON ({exc})"
+    else:
+        if isinstance(saved, dict) and isinstance(saved.get("config"), dict):
+            return saved
+        problem = 'is not a run\'s settings (no "config" object)'
+    raise ConfigError(
+        f"{path} {problem}. It holds the run's settings: restore it from a backup, or rewrite it as "
+        '{"config": {LoopConfig settings}, "classifier": "...", "llm_spec": "..."} with the settings '
+        "the run started with, then resume."
+    )
 
 
 def _encoder(cfg: LoopConfig, classifier: Any) -> Any:

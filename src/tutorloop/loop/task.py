@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from ..data.io import atomic_write_text
 from ..errors import ConfigError
 
 _TASK_KEYS = ("task", "labels", "unlabelled", "dev")
@@ -166,7 +167,7 @@ class Task:
         """The task as YAML text; also written to ``path`` when given."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=110)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            atomic_write_text(path, text)
         return text
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -225,11 +226,16 @@ def train_round(
 
 
 def save_model(ctx: Context, model: Any, record: RoundRecord, *, refit: int = 0) -> None:
-    """Save ``model`` as the run's ``model`` folder (atomically replaced), if it can be saved. ``refit``:
-    how many validation texts the model was refitted with after the round was chosen (recorded)."""
+    """Save ``model`` as the run's ``model`` folder, if it can be saved. ``refit``: how many validation
+    texts the model was refitted with after the round was chosen (recorded).
+
+    The new model is written to ``model.tmp``, then swapped in by renames: ``model`` -> ``model.old``,
+    ``model.tmp`` -> ``model``, then ``model.old`` is deleted. A crash at any point leaves a whole model in
+    ``model`` or ``model.old``, and :func:`recover_model` (called when a run is opened) puts it back.
+    """
     if not hasattr(model, "save"):
         return
-    target, tmp = ctx.run_dir / "model", ctx.run_dir / "model.tmp"
+    target, tmp, old = ctx.run_dir / "model", ctx.run_dir / "model.tmp", ctx.run_dir / "model.old"
     shutil.rmtree(tmp, ignore_errors=True)
     metrics = {
         "val_accuracy": record["accuracy"],
@@ -240,5 +246,19 @@ def save_model(ctx: Context, model: Any, record: RoundRecord, *, refit: int = 0)
     if refit:
         extra["refit_with_validation_texts"] = refit
     model.save(tmp, metrics=metrics, extra=extra)
-    shutil.rmtree(target, ignore_errors=True)
+    recover_model(ctx.run_dir)  # a model.old left by an earlier crash goes first (or back, if alone)
+    if target.exists():
+        target.rename(old)
     tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_model(run_dir: Path) -> None:
+    """Finish a model swap that a crash interrupted: keep ``model`` if it is there, else ``model.old``."""
+    target, old = run_dir / "model", run_dir / "model.old"
+    if not old.exists():
+        return
+    if target.exists():
+        shutil.rmtree(old)
+    else:
+        old.rename(target)

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from ..data.io import atomic_write_text
 from ..data.store import Store
 from ..evaluation.analysis import best_round
 
@@ -28,8 +29,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
         store.close()
     plots = _plots(data)
     md_path, html_path = run_dir / "report.md", run_dir / "report.html"
-    md_path.write_text(_markdown(data, {k: f"(plot: {k})" for k in plots}), encoding="utf-8")
-    html_path.write_text(_html(data, plots), encoding="utf-8")
+    atomic_write_text(md_path, _markdown(data, {k: f"(plot: {k})" for k in plots}))
+    atomic_write_text(html_path, _html(data, plots))
     return md_path, html_path
 
 
