@@ -134,6 +134,14 @@ def test_explicit_id_column_must_exist(model, inputs, tmp_path):
         predict_dataset(model, inputs, tmp_path / "out", id_column="doc_id", loader=_never_load)
 
 
+def test_a_folder_that_is_no_model_is_refused(inputs, tmp_path):
+    from tutorloop.errors import ArtifactError
+
+    with pytest.raises(ArtifactError):
+        predict_dataset(tmp_path / "no-model", inputs, tmp_path / "out", loader=_never_load)
+    assert not (tmp_path / "out").exists()
+
+
 def test_output_with_results_is_refused_unless_overwrite(model, inputs, tmp_path):
     out = tmp_path / "out"
     first = predict_dataset(model, inputs, out, rows_per_chunk=4)
