@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -252,6 +253,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["kinds"] = {kind: bench_kind(kind, args, workdir) for kind in args.kinds.split(",") if kind}
     finally:
         ray.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)  # inputs, models and outputs: about 50 MB a run
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"Wrote {args.out}")
