@@ -164,18 +164,56 @@ def _rows(model: Any, texts: list[str]) -> list[dict[str, Any]]:
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File of texts: .jsonl, .csv, .parquet or .txt (one text per line).",
+    type=click.Path(path_type=Path),
+    help="File of texts: .jsonl, .csv, .parquet or .txt (one text per line). With --engine ray: a "
+    "folder or glob (quoted, e.g. 'data/*.parquet') of .parquet or .jsonl files.",
 )
 @click.option("--text-column", default="text", show_default=True)
 @click.option(
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="JSONL to write (text, label, probabilities); default: stdout.",
+    type=click.Path(path_type=Path),
+    help="JSONL to write (text, label, probabilities); default: stdout. With --engine ray: the folder "
+    "of part files to write.",
 )
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--threads", default=None, type=click.IntRange(1, 256), help="onnxruntime threads.")
 @click.option("--json", "as_json", is_flag=True, help="Single text: print the JSON row.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="ray: classify a folder of files on Ray Data, one model copy per actor "
+    '(pip install "tutorloop[ray]").',
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(["parquet", "jsonl"]),
+    default=None,
+    help="--engine ray: format of the part files.  [default: parquet]",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="--engine ray: actors, each with its own copy of the model.  [default: the cluster's CPUs]",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="--engine ray: Ray cluster to join (HOST:PORT, ray://HOST:PORT or auto); default: start a "
+    "local one.",
+)
+@click.option(
+    "--id-column", default=None, help="--engine ray: column to carry through.  [default: id, if present]"
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 100),
+    default=None,
+    help="--engine ray: retries of a block that raised.  [default: 2]",
+)
+@click.option("--overwrite", is_flag=True, help="--engine ray: replace the result files already in --output.")
 def predict_cmd(
     model_path: Path,
     text: str | None,
@@ -185,17 +223,29 @@ def predict_cmd(
     batch_size: int,
     threads: int | None,
     as_json: bool,
+    **batch: Any,
 ) -> None:
     """Classify TEXT, or every text in --input, with a trained MODEL.
 
     Files are streamed in batches (bounded memory) with a progress bar on stderr.
     Examples: tutorloop predict model "great film" ;
-    tutorloop predict model --input reviews.csv --text-column body --output out.jsonl
+    tutorloop predict model --input reviews.csv --text-column body --output out.jsonl ;
+    tutorloop predict model --input 'data/*.parquet' --engine ray --output preds/
     """
     from ..classifiers import load
 
+    if batch.pop("engine") == "ray":
+        if text is not None or input_path is None or output is None:
+            raise click.UsageError("--engine ray needs --input DIR_OR_GLOB and --output DIR (and no TEXT).")
+        _predict_ray(model_path, input_path, output, text_column, batch_size, threads, batch)
+        return
+    given = [f"--{name.replace('_', '-')}" for name, value in batch.items() if value not in (None, False)]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} only apply with --engine ray.")
     if (text is None) == (input_path is None):
         raise click.UsageError("Give either a TEXT argument or --input FILE (not both).")
+    if output is not None and output.is_dir():
+        raise click.UsageError(f"--output {output} is a folder; give a file (or use --engine ray).")
     model = load(model_path, threads=threads)
     if text is not None:
         row = _rows(model, [text])[0]
@@ -209,6 +259,39 @@ def predict_cmd(
         return
     assert input_path is not None  # checked above: exactly one of TEXT and --input
     _predict_file(model, input_path, text_column, output, batch_size)
+
+
+def _predict_ray(
+    model_path: Path,
+    input_path: Path,
+    output: Path,
+    text_column: str,
+    batch_size: int,
+    threads: int | None,
+    options: dict[str, Any],
+) -> None:
+    """``predict --engine ray``: the folder-to-folder batch job of :func:`tutorloop.scale.predict_dataset`."""
+    from ..scale import predict_dataset
+
+    result = predict_dataset(
+        model_path,
+        str(input_path),
+        output,
+        engine="ray",
+        output_format=options["output_format"] or "parquet",
+        text_column=text_column,
+        id_column=options["id_column"],
+        batch_size=batch_size,
+        concurrency=options["concurrency"],
+        address=options["address"],
+        threads=threads,
+        retries=2 if options["retries"] is None else options["retries"],
+        overwrite=options["overwrite"],
+    )
+    console(stderr=True).print(
+        f"Wrote {result.rows} predictions to [bold]{output}[/bold] in {len(result.files)} file(s), "
+        f"{result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s)"
+    )
 
 
 def _predict_file(
