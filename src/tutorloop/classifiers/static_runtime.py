@@ -1,5 +1,5 @@
-"""Inference for static-embedding models (kind ``static``): numpy + ``tokenizers`` only (no torch, no
-model2vec).
+"""Inference for static-embedding models (kind ``static``): numpy, scipy.sparse (both in the base install)
+and ``tokenizers`` only; no torch, no model2vec.
 
 A static model is a table of one vector per token (``vectors.npy``, distilled from a sentence encoder by
 :mod:`tutorloop.classifiers.static`) and the tokenizer that splits texts into those tokens
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from ..errors import ArtifactError, ConfigError
 from .head import head_proba, read_head
@@ -128,13 +129,13 @@ class StaticEncoder:
         kept_so_far = np.cumsum(keep)  # a token's rank among its text's known tokens decides truncation
         before_row = np.concatenate(([0], kept_so_far))[np.cumsum(lengths) - lengths]
         keep &= kept_so_far - before_row[row] <= self.max_seq_length
-        ids, row = ids[keep], row[keep]
-        counts = np.bincount(row, minlength=len(texts))
-        sums = np.zeros((len(texts), self.dim), dtype=np.float32)
-        filled = counts > 0
-        if filled.any():
-            starts = (np.cumsum(counts) - counts)[filled]
-            sums[filled] = np.add.reduceat(self._table[ids], starts, axis=0)
+        counts = np.bincount(row[keep], minlength=len(texts))
+        # a (texts x vocabulary) sparse matrix of token counts times the table: the sums without
+        # materialising one row per token (twice as fast as gathering the rows on two cores)
+        indptr = np.concatenate(([0], np.cumsum(counts)))
+        ones = np.ones(int(counts.sum()), dtype=np.float32)
+        bag = sparse.csr_matrix((ones, ids[keep], indptr), shape=(len(texts), len(self._table)))
+        sums = np.asarray(bag @ self._table, dtype=np.float32)
         return sums / np.maximum(counts, 1)[:, None]
 
 
