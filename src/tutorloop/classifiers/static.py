@@ -220,7 +220,7 @@ def _distill(
     vectors = np.asarray(static.embedding, dtype=np.float32)
     if static.weights is not None:  # SIF weights; model2vec >= 0.7 keeps them apart from the vectors
         vectors = vectors * np.asarray(static.weights, dtype=np.float32)[:, None]
-    np.save(out / VECTORS_FILE, vectors.astype(np.float16), allow_pickle=False)
+    np.save(out / VECTORS_FILE, np.ascontiguousarray(vectors, dtype=np.float16), allow_pickle=False)
     (out / TOKENIZER_FILE).write_text(static.tokenizer.to_str(), encoding="utf-8")
     info = {
         "teacher": name,

@@ -100,7 +100,9 @@ class StaticEncoder:
             )
         self.tokenizer.no_padding()  # model2vec's tokenizer.json keeps the teacher's padding to 128
         self.tokenizer.no_truncation()  # truncation counts known tokens only, below
-        self._table = self.vectors.astype(np.float32)
+        # row-major whatever the file's order (PCA leaves model2vec's table column-major): a token's vector
+        # must be one contiguous row, or every lookup strides across the whole table
+        self._table = np.ascontiguousarray(self.vectors, dtype=np.float32)
         self.unk_id = _unknown_id(self.tokenizer, self.tokenizer_json)
         self.max_seq_length = int(max_seq_length)
         self.max_chars = int(max_chars)
