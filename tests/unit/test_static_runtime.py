@@ -105,8 +105,8 @@ def test_predictor_refuses_a_head_of_another_width(tmp_path):
 
 
 def test_a_column_major_table_gives_the_same_vectors_from_contiguous_rows(tmp_path):
-    """model2vec's PCA leaves its table column-major; a lookup must not stride the whole table (40x
-    slower one-text latency on the real 30k-token table)."""
+    """model2vec's PCA leaves its table column-major; read as it is, each lookup strode the whole table and
+    scipy copied all of it per call (45 ms instead of 0.3 ms for one text on the real 30k-token table)."""
     texts = ["good film", "bad plot plot", "zzz"]
     expected = _encoder(_write(tmp_path)).encode(texts)
     np.save(tmp_path / "vectors.npy", np.asfortranarray(TABLE), allow_pickle=False)
