@@ -11,11 +11,15 @@ from tutorloop.data.io import read_labelled
 
 TINY = Path(__file__).parent / "tiny.jsonl"
 
+# Tokens the test-sized static model distils (all ~30k take minutes on two cores; these, seconds).
+STATIC_VOCAB = 3000
+
 # Small settings so every kind fits in seconds on a 2-core CPU.
 FAST_PARAMS: dict[str, dict] = {
     "tfidf": {},
     "embed": {},
     "setfit": {"num_iterations": 1, "max_steps": 10, "batch_size": 8},
+    "static": {"vocab_limit": STATIC_VOCAB},
 }
 
 # Unseen texts, two per class, for "learns a simple separable task" and save/load agreement.

@@ -1,7 +1,8 @@
 """Lightweight text classifiers that all follow the scikit-learn estimator contract on lists of strings.
 
 Kinds: ``tfidf`` (base install), ``embed`` (frozen sentence encoder + logistic regression, extra
-``[embed]``) and ``setfit`` (contrastive fine-tuning, extra ``[setfit]``), listed in
+``[embed]``), ``setfit`` (contrastive fine-tuning, extra ``[setfit]``) and ``static`` (token vectors
+distilled from the encoder + logistic regression, the fastest tier, extra ``[static]``), listed in
 :mod:`tutorloop.classifiers.registry`. A trained classifier saves to an artifact directory
 (:mod:`tutorloop.classifiers.manifest`) that :func:`load` reads back with no LLM and no torch.
 

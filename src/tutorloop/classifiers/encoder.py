@@ -27,6 +27,7 @@ import numpy as np
 
 from ..config import user_dir
 from ..errors import ConfigError
+from .head import write_head
 from .registry import require
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
@@ -260,20 +261,13 @@ def _prune(root: Path) -> None:
 
 def save_encoder_model(st_model: Any, directory: Path, head: Any, *, quantize: bool) -> dict[str, Any]:
     """Write ``encoder.onnx``, ``tokenizer.json`` and ``head.json`` (the logistic-regression head)."""
-    import json
-
     src = export_onnx(st_model, quantize=quantize)
     shutil.copyfile(src / "encoder.onnx", directory / "encoder.onnx")
     shutil.copyfile(src / "tokenizer.json", directory / "tokenizer.json")
-    head_doc = {
-        "type": "logistic_regression",
-        "coef": head.coef_.tolist(),
-        "intercept": head.intercept_.tolist(),
-    }
-    (directory / "head.json").write_text(json.dumps(head_doc), encoding="utf-8")
+    head_file = write_head(directory, head)
     tok = st_model.tokenizer
     return {
-        "files": ["encoder.onnx", "tokenizer.json", "head.json"],
+        "files": ["encoder.onnx", "tokenizer.json", head_file],
         "encoder_format": "onnx",
         "opset": OPSET,
         "quantized": "int8-dynamic-per-channel" if quantize else None,

@@ -9,10 +9,12 @@ Layout::
       model.skops     (tfidf) the scikit-learn pipeline, loaded with a fixed allow-list of types
       encoder.onnx    (embed, setfit) the sentence encoder in ONNX (int8 unless saved with fp32)
       tokenizer.json  (embed, setfit) the encoder's tokenizer (``tokenizers`` library)
-      head.json       (embed, setfit) logistic-regression weights, pooling and normalisation
+      vectors.npy     (static) one vector per token, float16, read with numpy (allow_pickle=False)
+      tokenizer.json  (static) the tokenizer whose ids index vectors.npy
+      head.json       (embed, setfit, static) logistic-regression weights
 
 This module builds, writes, reads and validates ``manifest.json``. Nothing here unpickles: loading
-reads JSON, skops (restricted types) and ONNX only.
+reads JSON, skops (restricted types), ONNX and .npy without pickle only.
 
 >>> manifest = build_manifest(kind="tfidf", labels=["neg", "pos"], params={"C": 1.0}, truncation={},
 ...                           model={}, files={}, n_examples=2, label_counts={"neg": 1, "pos": 1},
@@ -53,6 +55,7 @@ _LIBRARIES = (
     "sentence-transformers",
     "transformers",
     "setfit",
+    "model2vec",
 )
 
 

@@ -7,18 +7,17 @@ stored in ``head.json``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ArtifactError, ConfigError
+from .head import head_proba, read_head
 from .predictors import Predictor
 
 ENCODER_FILE = "encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
-HEAD_FILE = "head.json"
 
 
 def _require_runtime() -> tuple[Any, Any]:
@@ -51,17 +50,6 @@ def normalize(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm, float32."""
     x = np.asarray(x, dtype=np.float32)
     return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
-
-
-def head_proba(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
-    """Logistic-regression probabilities as scikit-learn computes them (binary: sigmoid; else softmax)."""
-    z = x.astype(np.float64) @ coef.T + intercept
-    if coef.shape[0] == 1:
-        p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
-        return np.stack([1.0 - p1, p1], axis=1)
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class OnnxEncoder:
@@ -141,19 +129,7 @@ class OnnxPredictor(Predictor):
         self, manifest: dict[str, Any], path: Path, *, threads: int | None = None, batch_size: int = 64
     ) -> None:
         super().__init__(manifest, path)
-        try:
-            head = json.loads((path / HEAD_FILE).read_text(encoding="utf-8"))
-            self.coef = np.array(head["coef"], dtype=np.float64)
-            self.intercept = np.array(head["intercept"], dtype=np.float64)
-        except (OSError, ValueError, KeyError) as exc:
-            raise ArtifactError(
-                f"{path / HEAD_FILE} is missing or corrupt ({exc}); re-save the model."
-            ) from exc
-        n_rows = 2 if self.coef.shape[0] == 1 else self.coef.shape[0]
-        if n_rows != len(self.classes_):
-            raise ArtifactError(
-                f"{path}: the head has {n_rows} classes but the manifest lists {len(self.classes_)}."
-            )
+        self.coef, self.intercept = read_head(path, len(self.classes_))
         info = manifest.get("model", {})
         trunc = manifest.get("truncation", {})
         self.encoder = OnnxEncoder(

@@ -6,7 +6,7 @@ benchmark's few-shot methods. Adding a kind is one trainer module plus one :clas
 :data:`REGISTRY`. This module imports nothing heavy, so reading it is free.
 
 >>> names()
-('tfidf', 'embed', 'setfit')
+('tfidf', 'embed', 'setfit', 'static')
 >>> uses_encoder("embed"), uses_encoder("tfidf")
 (True, False)
 >>> get("tfdf")  # doctest: +ELLIPSIS
@@ -79,6 +79,15 @@ REGISTRY: dict[str, ClassifierKind] = {
             extra="setfit",
             requires=("torch", "sentence_transformers", "setfit", "onnxruntime", "tokenizers", "onnx"),
             uses_encoder=True,
+        ),
+        ClassifierKind(
+            name="static",
+            summary="static token embeddings distilled from the encoder (model2vec) + logistic regression; "
+            "the fastest tier; extra [static]",
+            trainer="tutorloop.classifiers.static:StaticClassifier",
+            predictor="tutorloop.classifiers.static_runtime:StaticPredictor",
+            extra="static",
+            requires=("torch", "transformers", "model2vec", "skeletoken", "tokenizers"),
         ),
     )
 }

@@ -67,7 +67,7 @@ def run(
 
     ``task`` is a :class:`Task` or a task YAML path (optional with ``resume``: the run folder keeps a
     copy). ``llm`` defaults to the embedded local model (``get_llm(llm_spec or "local")``);
-    ``classifier`` is a kind (``"tfidf"``, ``"embed"``, ``"setfit"``, default ``"embed"``) or an
+    ``classifier`` is a kind (``"tfidf"``, ``"embed"``, ``"setfit"``, ``"static"``; default ``"embed"``) or an
     estimator to clone. ``out`` is the run folder; ``resume=True`` continues a run there, skipping
     finished work (``resume=None``: continue it if there is one). The run records its LLM calls in its own
     ledger (``ledger.jsonl``); the ``llm`` object is not changed (its own ledger records them too).
