@@ -20,6 +20,7 @@ import os
 import shutil
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -227,9 +228,17 @@ def export_onnx(st_model: Any, *, quantize: bool = True) -> Path:
     (every round of the loop) does not export again.
     """
     key = _weights_key(st_model, quantize)
-    root = user_dir() / "onnx"
+    files = ("encoder.onnx", "tokenizer.json")
+    return cached_folder(user_dir() / "onnx", key, files, lambda tmp: _export(st_model, tmp, quantize))
+
+
+def cached_folder(root: Path, key: str, files: tuple[str, ...], build: Callable[[Path], None]) -> Path:
+    """The folder ``root/key`` holding ``files``, built once by ``build(folder)`` and reused after that by
+    any process. It is built in a private temporary folder and renamed into place, so a reader never sees a
+    half-built one (when two processes build it at once, the first rename wins); reuse refreshes its
+    time, and only the newest few folders under ``root`` are kept."""
     target = root / key
-    if (target / "encoder.onnx").is_file() and (target / "tokenizer.json").is_file():
+    if all((target / f).is_file() for f in files):
         os.utime(target)
         return target
     root.mkdir(parents=True, exist_ok=True)
@@ -237,8 +246,8 @@ def export_onnx(st_model: Any, *, quantize: bool = True) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        _export(st_model, tmp, quantize)
-        if target.exists():
+        build(tmp)
+        if target.exists():  # another process finished first
             shutil.rmtree(tmp)
         else:
             tmp.rename(target)

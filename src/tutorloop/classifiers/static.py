@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -38,7 +37,7 @@ from sklearn.linear_model import LogisticRegression
 from ..config import user_dir
 from ..errors import ConfigError
 from .base import TextClassifier
-from .encoder import DEFAULT_ENCODER, _prune, resolve_encoder, token_truncation
+from .encoder import DEFAULT_ENCODER, cached_folder, resolve_encoder, token_truncation
 from .head import head_proba, write_head
 from .manifest import sha256_file
 from .registry import require
@@ -161,24 +160,11 @@ def distilled(encoder: str | None, *, pca_dims: int, vocab_limit: int | None) ->
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]
     root = user_dir() / "static"
     target = root / key
-    if all((target / f).is_file() for f in (VECTORS_FILE, TOKENIZER_FILE, "distill.json")):
-        os.utime(target)
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f"{key}.tmp-{os.getpid()}-{threading.get_ident()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+
+    def build(tmp: Path) -> None:
         _distill(encoder, source, tmp, pca_dims=pca_dims, vocab_limit=vocab_limit, cache=target)
-        if target.exists():  # another process finished first
-            shutil.rmtree(tmp)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _prune(root)
-    return target
+
+    return cached_folder(root, key, (VECTORS_FILE, TOKENIZER_FILE, "distill.json"), build)
 
 
 def _distill(
