@@ -450,3 +450,24 @@ def test_tutorloop_and_single_pass_with_the_real_loop(tmp_path: Path) -> None:
     test_texts = {json.loads(line)["text"] for line in lines}
     prompts = " ".join(m.content for r in llm.requests for m in r.messages)
     assert not any(t in prompts for t in test_texts)
+
+
+def test_progress_in_a_log_is_a_line_per_cell_and_loop_cells_print_their_phases(
+    tmp_path: Path, recorder: list[Cell], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Captured stderr is not a terminal: each cell gets a start line and an end line with its result,
+    a cell already done says so, and cells are told to print their own phase lines."""
+    data, out = [str(make_set(tmp_path))], tmp_path / "out"
+    run_bench(data, methods=["recorder"], seeds=1, out=out, settings=BenchSettings(k=2), plot=False)
+    first = capsys.readouterr().err.splitlines()
+    assert first[0] == "bench 1/1: news · seed 0 · recorder ..."
+    assert first[1].startswith("bench 1/1: news · seed 0 · recorder: macro-F1 ") and first[1].endswith(" s")
+    assert recorder[0].progress is True
+    run_bench(data, methods=["recorder"], seeds=2, out=out, settings=BenchSettings(k=2), plot=False)
+    again = capsys.readouterr().err.splitlines()
+    assert again[0] == "bench 1/2: news · seed 0 · recorder: already done"
+    assert again[1] == "bench 2/2: news · seed 1 · recorder ..."
+    run_bench(
+        data, methods=["recorder"], seeds=3, out=out, settings=BenchSettings(k=2), progress=False, plot=False
+    )
+    assert capsys.readouterr().err == "" and recorder[-1].progress is False

@@ -279,7 +279,7 @@ def _run_loop(cell: Cell, config: Any, *, unlabelled: Any = None) -> tuple[Any, 
         config=config,
         out=cell.run_dir,
         resume=None,
-        progress=False,
+        progress=cell.progress,
         llm_spec=cell.settings.llm_spec or None,
     )
     if (cell.run_dir / "model").is_dir():

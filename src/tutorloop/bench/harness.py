@@ -86,7 +86,7 @@ def run_bench(
         for ds, seed, method in [] if report_only else grid:
             path = _cell_path(out, ds.name, seed, method.name)
             if path.exists():
-                bar.advance(f"{ds.name} seed {seed} {method.name} (done)")
+                bar.advance(f"{ds.name} · seed {seed} · {method.name}")
                 continue
             bar.describe(f"{ds.name} · seed {seed} · {method.name}")
             done = _finished(out, ds.name, seed)
@@ -101,14 +101,17 @@ def run_bench(
                 done=done,
                 llm_factory=get_llm if get_llm is not None and method.needs_llm else None,
                 encoder_factory=get_encoder,
+                progress=bar.plain,
             )
             record = _run_cell(cell, method, fingerprints[(ds.name, seed, method.name)], path)
             if record["status"] == "ok":
                 _write_json(path, record)
                 path.with_suffix(".partial.json").unlink(missing_ok=True)
+                outcome = f"macro-F1 {100 * record['macro_f1']:.1f}"
             else:
                 failures.append(record)
-            bar.advance(f"{ds.name} seed {seed} {method.name}")
+                outcome = f"failed ({record['error'][:120]})"
+            bar.advance(f"{ds.name} · seed {seed} · {method.name}", outcome)
     results = collect(
         out,
         datasets,
@@ -415,14 +418,29 @@ def write_outputs(out: Path, results: dict[str, Any], *, plot: bool = True) -> d
 
 
 class _Progress:
-    """A rich progress bar over the whole grid (or nothing when disabled)."""
+    """Progress over the whole grid: a rich bar on a terminal; otherwise (a log file, CI, a pipe) one plain
+    line when a cell starts and one when it ends, with its time. Nothing when disabled.
+
+    ``plain`` tells the harness that output goes to a log, so loop cells may print their own phase lines
+    (on a terminal they would fight the grid's bar)."""
 
     def __init__(self, total: int, *, enabled: bool):
         self.total, self.enabled = total, enabled
         self._progress: Any = None
+        self._console: Any = None
+        self._done = 0
+        self._started = 0.0
+        self.plain = False
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
+        if not self.enabled:
+            return self
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            self._console, self.plain = console, True
+        else:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
@@ -436,13 +454,29 @@ class _Progress:
             self._task = self._progress.add_task("starting", total=self.total)
         return self
 
+    def _line(self, text: str) -> None:
+        from rich.text import Text
+
+        self._console.print(Text(f"bench {self._done + 1}/{self.total}: {text}"), highlight=False)
+
     def describe(self, text: str) -> None:
+        """A cell starts."""
         if self._progress is not None:
             self._progress.update(self._task, description=text)
+        elif self._console is not None:
+            self._started = time.perf_counter()
+            self._line(f"{text} ...")
 
-    def advance(self, text: str) -> None:
+    def advance(self, text: str, outcome: str = "") -> None:
+        """A cell ends (``outcome``: a short result, e.g. its macro-F1; "" for a cell already done)."""
         if self._progress is not None:
             self._progress.update(self._task, advance=1, description=text)
+        elif self._console is not None:
+            if outcome:
+                self._line(f"{text}: {outcome} in {time.perf_counter() - self._started:,.0f} s")
+            else:
+                self._line(f"{text}: already done")
+        self._done += 1
 
     def __exit__(self, *exc: Any) -> None:
         if self._progress is not None:

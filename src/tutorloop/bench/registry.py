@@ -69,6 +69,8 @@ class Cell:
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     llm_factory: Callable[[], Any] | None = None
     encoder_factory: Callable[[], Any] | None = None
+    #: the loop's own phase lines inside this cell: on when the bench writes to a log, not a terminal
+    progress: bool = False
 
     @property
     def eval_texts(self) -> list[str]:

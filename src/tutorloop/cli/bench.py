@@ -109,7 +109,11 @@ def _methods(value: str) -> list[str]:
     type=click.IntRange(1),
     help="Texts used to time each classifier's inference.",
 )
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option(
+    "--no-progress",
+    is_flag=True,
+    help="No progress (a bar on a terminal; a line per cell, and the loop's phase lines, in a log).",
+)
 @click.option(
     "--report-only",
     is_flag=True,
