@@ -116,7 +116,7 @@ def echo(req: LLMRequest, n: int) -> Reply:
 
 
 def backend(url: str, **kw: Any) -> OpenAICompatLLM:
-    llm = get_llm("openai:stub", base_url=url, cache=False, **kw)
+    llm = get_llm("openai:stub", base_url=url, **({"cache": False} | kw))
     assert isinstance(llm, OpenAICompatLLM)
     return llm
 
@@ -279,3 +279,116 @@ def test_the_loop_keeps_n_requests_in_flight_when_teacher_labelling_a_pool(
     pool = [e for e in store.examples(status=None) if e["origin"] == "pool"]
     assert len(pool) >= 8 and all(store.job_result(f"pool:0:{n}") == 1 for n in range(len(pool)))
     assert stub.peak == 4 and stub.peak_by["Label"] == 4
+
+
+# -- tutorloop label: a whole file of texts, resumable ------------------------------------------------
+
+
+def pool_file(tmp_path: Path, n: int = 30) -> tuple[Path, list[str]]:
+    texts = [f"Text {i}: {'I loved it' if i % 3 else 'an awful film'}" for i in range(n)]
+    path = tmp_path / "pool.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    return path, texts
+
+
+def expected(text: str) -> str:
+    return "positive" if "loved" in text else "negative"
+
+
+def test_label_file_labels_a_pool_in_order_with_n_in_flight(
+    serve: Callable[[Stub], str], tmp_path: Path
+) -> None:
+    from tutorloop.loop import Task
+    from tutorloop.scale.label import label_file
+
+    stub = curator_stub(["positive", "negative"])
+    llm = backend(serve(stub), max_concurrency=4)
+    task = Task.from_labels("Classify movie reviews by sentiment", ["positive", "negative"])
+    path, texts = pool_file(tmp_path)
+    result = label_file(task, path, tmp_path / "out.jsonl", llm)
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [(r["index"], r["text"], r["label"]) for r in rows] == [
+        (i, t, expected(t)) for i, t in enumerate(texts)
+    ]
+    assert (result.labelled, result.failed, result.resumed) == (30, 0, 0)
+    assert stub.count == 30 and stub.peak == 4
+
+
+def test_label_file_resumes_after_a_failure_paying_only_for_what_was_never_answered(
+    serve: Callable[[Stub], str], tmp_path: Path
+) -> None:
+    from tutorloop.errors import LLMError
+    from tutorloop.llm import ResponseCache
+    from tutorloop.loop import Task
+    from tutorloop.scale.label import label_file
+
+    curator = Curator(["positive", "negative"])
+    answered: list[str] = []
+
+    def answer(req: LLMRequest, n: int) -> Reply:
+        if "Text 9:" in first_user(req):
+            return 400, {}, {"error": {"message": "bad request"}}  # not retried: the run stops there
+        answered.append(first_user(req))
+        return curator(req)
+
+    stub = Stub(answer, lambda r: 0.3 if "Text 9:" in first_user(r) else 0.02)
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    task = Task.from_labels("Classify movie reviews by sentiment", ["positive", "negative"])
+    path, texts = pool_file(tmp_path)
+    out = tmp_path / "out.jsonl"
+    url = serve(stub)
+    with pytest.raises(LLMError, match="bad request"):
+        label_file(task, path, out, backend(url, max_concurrency=4, cache=cache), batch=3)
+    written = out.read_text().splitlines()
+    assert [json.loads(line)["index"] for line in written] == list(range(9))  # batches 0-2, before text 9
+    assert len(answered) > 3  # requests after the failed one were answered but not written
+    with out.open("a") as f:
+        f.write('{"index": 9, "te')  # a torn last line, as a kill mid-write leaves it
+    with pytest.raises(Exception, match="exists: continue it with --resume"):
+        label_file(task, path, out, backend(url, cache=cache), batch=3)
+
+    stub2 = curator_stub(["positive", "negative"])
+    llm = backend(serve(stub2), max_concurrency=4, cache=cache)
+    result = label_file(task, path, out, llm, batch=3, resume=True)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["index"], r["label"]) for r in rows] == [(i, expected(t)) for i, t in enumerate(texts)]
+    assert result.resumed == 9 and result.labelled == 21
+    # 10 requests of 3 texts: 3 written, the other answered ones from the cache, only the rest paid again
+    assert result.ledger["cache_hits"] == len(answered) - 3
+    assert stub2.count == 10 - len(answered)
+
+
+def test_label_file_refuses_an_output_written_for_another_input(tmp_path: Path) -> None:
+    from tutorloop.errors import DataError
+    from tutorloop.llm import FakeLLM
+    from tutorloop.loop import Task
+    from tutorloop.scale.label import label_file
+
+    task = Task.from_labels("Classify movie reviews by sentiment", ["positive", "negative"])
+    path, _ = pool_file(tmp_path, 4)
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps({"index": 0, "text": "something else", "label": "positive"}) + "\n")
+    with pytest.raises(DataError, match="written for another input"):
+        label_file(task, path, out, FakeLLM(replies=[]), resume=True)
+
+
+def test_label_command_over_loopback(serve: Callable[[Stub], str], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tutorloop.cli.main import cli
+
+    stub = curator_stub(["positive", "negative"])
+    url = serve(stub)
+    task_file = tmp_path / "task.yaml"
+    task_file.write_text("task: Classify movie reviews by sentiment\nlabels: [positive, negative]\n")
+    path, texts = pool_file(tmp_path, 12)
+    out = tmp_path / "labels.jsonl"
+    args = ["label", str(task_file), "--input", str(path), "--output", str(out), "--llm", "openai:stub"]
+    args += ["--base-url", url, "--max-concurrency", "3", "--requests-per-minute", "60000", "--no-cache"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["labelled"] == 12 and summary["calls"] == 12 and stub.peak == 3
+    assert [json.loads(line)["label"] for line in out.read_text().splitlines()] == [
+        expected(t) for t in texts
+    ]
