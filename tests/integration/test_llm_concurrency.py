@@ -151,7 +151,7 @@ def test_a_slow_request_does_not_hold_back_the_next_ones(serve: Callable[[Stub],
 
 
 def test_lookahead_bounds_the_replies_held_behind_a_slow_head(serve: Callable[[Stub], str]) -> None:
-    stub = Stub(echo, lambda r: 1.0 if first_user(r) == "t0" else 0.01)
+    stub = Stub(echo, lambda r: 2.0 if first_user(r) == "t0" else 0.01)
     llm = backend(serve(stub), max_concurrency=2)
     out = list(llm.structured_iter([StructuredJob(f"t{i}", Label) for i in range(20)], lookahead=3))
     assert [i for i, _ in out] == list(range(20))
