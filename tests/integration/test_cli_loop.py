@@ -323,3 +323,22 @@ def test_resume_talks_to_the_saved_base_url_and_never_saves_the_key(
 
     with pytest.warns(UserWarning, match="This run used --base-url https://llm.test/v1; it now goes on with"):
         main(["run", "--resume", str(out), "--no-cache", "--base-url", "https://other.test/v1"])
+
+
+def test_concurrency_and_rate_limit_options_reach_the_backend(tmp_path: Path, fake: list) -> None:
+    task_file = tmp_path / "task.yaml"
+    task_file.write_text("task: Sentiment of movie reviews\nlabels: [positive, negative]\n")
+    args = ["run", str(task_file), "--classifier", "tfidf", "--rounds", "0", "--examples-per-label", "4"]
+    args += ["--val-per-label", "2", "--no-cache", "--json"]
+    r = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    options = ("api_key_env", "max_concurrency", "requests_per_minute", "tokens_per_minute")
+    assert not set(options) & set(fake[-1][1])  # left out: the backend's defaults
+    extra = ["--max-concurrency", "32", "--requests-per-minute", "600", "--tokens-per-minute", "1e6"]
+    extra += ["--api-key-env", "MY_TEACHER_KEY"]
+    r = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "b"), *extra])
+    assert r.exit_code == 0, r.output
+    kwargs = fake[-1][1]
+    assert [kwargs[k] for k in options] == ["MY_TEACHER_KEY", 32, 600.0, 1e6]
+    r = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "c"), "--max-concurrency", "0"])
+    assert r.exit_code == 2 and "--max-concurrency" in r.output

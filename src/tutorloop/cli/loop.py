@@ -96,6 +96,30 @@ def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option("--base-url", default=None, help="Base URL for openai:MODEL backends.")
 @click.option(
+    "--api-key-env",
+    default=None,
+    help="Environment variable holding the API key for openai:MODEL [OPENAI_API_KEY; none on loopback].",
+)
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests in flight at once for openai:MODEL [8]; match the server's parallel slots "
+    "(vLLM --max-num-seqs, llama.cpp --parallel). Give it again with --resume.",
+)
+@click.option(
+    "--requests-per-minute",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Rate limit for openai:MODEL: requests a minute, spaced evenly over all in flight.",
+)
+@click.option(
+    "--tokens-per-minute",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Rate limit for openai:MODEL: tokens a minute (prompt + completion).",
+)
+@click.option(
     "--classifier",
     default=None,
     type=click.Choice(registry.names()),
@@ -122,6 +146,10 @@ def run_cmd(
     resume_dir: Path | None,
     llm_spec: str | None,
     base_url: str | None,
+    api_key_env: str | None,
+    max_concurrency: int | None,
+    requests_per_minute: float | None,
+    tokens_per_minute: float | None,
     classifier: str | None,
     threads: int | None,
     no_cache: bool,
@@ -154,7 +182,16 @@ def run_cmd(
             dev=DataFile(str(dev)) if dev else task.dev,
             unlabelled=DataFile(str(unlabelled)) if unlabelled else task.unlabelled,
         )
-    extra: dict[str, object] = {}
+    extra: dict[str, object] = {
+        k: v
+        for k, v in (
+            ("api_key_env", api_key_env),
+            ("max_concurrency", max_concurrency),
+            ("requests_per_minute", requests_per_minute),
+            ("tokens_per_minute", tokens_per_minute),
+        )
+        if v is not None
+    }
     if price is not None:  # checked before the run folder is made
         from ..llm.ledger import Ledger, parse_price
 

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("tutorloop.cli.loop:init_cmd", "Draft a task file from a description and label names."),
     "run": ("tutorloop.cli.loop:run_cmd", "Run Curate-Train-Refine on a task file (or --resume a run)."),
     "export": ("tutorloop.cli.loop:export_cmd", "Export a run's curated data set with provenance."),
+    "label": ("tutorloop.cli.label:label_cmd", "Teacher labels for a whole file of texts (resumable)."),
     "train": ("tutorloop.cli.models:train_cmd", "Train one classifier on a labelled file."),
     "predict": ("tutorloop.cli.models:predict_cmd", "Classify a text or a whole file with a trained model."),
     "eval": ("tutorloop.cli.models:eval_cmd", "Score a trained model on a labelled file."),

@@ -11,8 +11,8 @@ import copy
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -218,6 +218,30 @@ class LLM(ABC):
         A job whose reply never validates yields its :class:`LLMOutputError` in place of a result
         (other errors propagate). ``on_done()`` is called after each job, e.g. to advance a progress bar.
         """
+        return [r for _, r in self.structured_iter(jobs, max_attempts=max_attempts, on_done=on_done)]
+
+    def structured_iter(
+        self,
+        jobs: Sequence[StructuredJob],
+        *,
+        max_attempts: int = 3,
+        on_done: Any = None,
+        before_submit: Callable[[], None] | None = None,
+        lookahead: int = 4,
+    ) -> Iterator[tuple[int, BaseModel | LLMOutputError]]:
+        """``(index, reply)`` for each job, in input order, each as soon as it and every job before it are
+        answered, with up to ``max_concurrency`` requests in flight all the time (a sliding window: a slow
+        request does not hold back the start of the next ones).
+
+        Bounded: at most ``lookahead × max_concurrency`` jobs are started and not yet yielded, so a slow job
+        at the head buffers a bounded number of replies. ``before_submit()`` runs before each job starts
+        (the loop checks its budget there); when it raises, no more jobs start, the ones in flight are
+        waited for and yielded, then its exception is raised. A reply that never validates is yielded as
+        its :class:`LLMOutputError`; any other error is raised when its job reaches the head, after every
+        earlier reply was yielded. When the consumer stops early (an exception, Ctrl-C, ``close()``), jobs
+        not yet started are cancelled and the running ones are waited for (their replies are in the
+        response cache, so a resumed run does not pay for them again).
+        """
 
         def run(job: StructuredJob) -> BaseModel | LLMOutputError:
             try:
@@ -236,10 +260,44 @@ class LLM(ABC):
                 if on_done is not None:
                     on_done()
 
-        if self.max_concurrency == 1 or len(jobs) <= 1:
-            return [run(j) for j in jobs]
-        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
-            return list(pool.map(run, jobs))
+        n, width = len(jobs), self.max_concurrency
+        if width == 1 or n <= 1:
+            for i, job in enumerate(jobs):
+                if before_submit is not None:
+                    before_submit()
+                yield i, run(job)
+            return
+        window = max(width, lookahead * width)
+        futures: dict[int, Future[BaseModel | LLMOutputError]] = {}
+        submitted = yielded = 0
+        stop: BaseException | None = None
+        pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="tutorloop-llm")
+        try:
+            while yielded < n:
+                running = sum(not f.done() for f in futures.values())
+                while stop is None and submitted < n and running < width and submitted - yielded < window:
+                    if before_submit is not None:
+                        try:
+                            before_submit()
+                        except Exception as exc:  # noqa: BLE001 - re-raised once the running jobs are in
+                            stop = exc
+                            break
+                    futures[submitted] = pool.submit(run, jobs[submitted])
+                    submitted += 1
+                    running += 1
+                if yielded == submitted:  # stopped by before_submit, nothing left in flight
+                    break
+                head = futures[yielded]
+                if not head.done():
+                    wait([f for f in futures.values() if not f.done()], return_when=FIRST_COMPLETED)
+                    continue
+                del futures[yielded]
+                yielded += 1
+                yield yielded - 1, head.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if stop is not None:
+            raise stop
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(backend={self.backend!r}, model={self.model!r})"

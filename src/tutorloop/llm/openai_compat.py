@@ -24,6 +24,7 @@ import httpx
 from ..errors import LLMAuthError, LLMConnectionError, LLMError, LLMRateLimitError, LLMServerError
 from ..types import LLMRequest, LLMResponse
 from .base import LLM
+from .ratelimit import RateLimit
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _SCHEMA_HINT = "Reply with a single JSON value and nothing else, matching this JSON schema:\n"
@@ -95,6 +96,12 @@ class OpenAICompatLLM(LLM):
     ``Retry-After`` on 429 (up to ``max_retry_after`` seconds) or ``backoff * 2**n`` with jitter otherwise.
     ``sleep`` and ``transport``/``client`` are injectable for tests.
 
+    Up to ``max_concurrency`` requests (default 8) are in flight at once in :meth:`structured_many` and
+    the loop. ``requests_per_minute`` and ``tokens_per_minute`` (optional) space the requests of all
+    threads evenly (:class:`~tutorloop.llm.ratelimit.RateLimit`); tokens are reserved before a request as
+    ``prompt characters / 4 + max_tokens`` and settled with the ``usage`` the server reports. Every attempt
+    (retries too) goes through the limits.
+
     >>> import httpx
     >>> def handler(request):
     ...     return httpx.Response(200, json={"choices": [{"message": {"content": '{"label": "ham"}'}}],
@@ -121,6 +128,8 @@ class OpenAICompatLLM(LLM):
         max_backoff: float = 30.0,
         max_retry_after: float = 120.0,
         max_concurrency: int | None = None,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         client: httpx.Client | None = None,
@@ -140,6 +149,8 @@ class OpenAICompatLLM(LLM):
         self.max_retries = max(0, int(max_retries))
         self.backoff, self.max_backoff, self.max_retry_after = backoff, max_backoff, max_retry_after
         self._sleep = sleep
+        self.request_limit = RateLimit(requests_per_minute, sleep=sleep) if requests_per_minute else None
+        self.token_limit = RateLimit(tokens_per_minute, sleep=sleep) if tokens_per_minute else None
         self._rng = rng or random.Random()
         self._owns_client = client is None
         self._client = client or httpx.Client(
@@ -177,6 +188,16 @@ class OpenAICompatLLM(LLM):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
+    def _acquire(self, request: LLMRequest) -> float:
+        """Wait for the rate limits (if any); returns the tokens reserved for this attempt."""
+        if self.request_limit is not None:
+            self.request_limit.acquire()
+        if self.token_limit is None:
+            return 0.0
+        estimate = sum(len(m.content) for m in request.messages) / 4 + request.max_tokens
+        self.token_limit.acquire(estimate)
+        return estimate
+
     def _wait(self, attempt: int) -> float:
         base = min(self.max_backoff, self.backoff * (2**attempt))
         return base * (0.5 + self._rng.random() / 2)  # "equal jitter": never zero, never above base
@@ -187,6 +208,7 @@ class OpenAICompatLLM(LLM):
         last: LLMError | None = None
         attempt = 0
         while attempt <= self.max_retries:
+            reserved = self._acquire(request)
             start = time.perf_counter()
             try:
                 response = self._client.post(url, json=self._body(request), headers=self._headers())
@@ -204,7 +226,10 @@ class OpenAICompatLLM(LLM):
                 latency = time.perf_counter() - start
                 status = response.status_code
                 if status == 200:
-                    return self._parse(response, latency)
+                    reply = self._parse(response, latency)
+                    if self.token_limit is not None and (reply.prompt_tokens or reply.completion_tokens):
+                        self.token_limit.settle(reply.prompt_tokens + reply.completion_tokens - reserved)
+                    return reply
                 if status in (401, 403):
                     raise LLMAuthError(
                         f"{self.base_url} rejected the API key (HTTP {status}: "
@@ -218,8 +243,8 @@ class OpenAICompatLLM(LLM):
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
                     last = LLMRateLimitError(
                         f"{self.base_url} kept answering 429 (rate limited): "
-                        f"{_error_message(response)}. Lower max_concurrency or retry "
-                        "later.",
+                        f"{_error_message(response)}. Lower --max-concurrency, set "
+                        "--requests-per-minute / --tokens-per-minute, or retry later.",
                         status=429,
                         retry_after=retry_after,
                     )
@@ -278,6 +303,8 @@ class OpenAICompatLLM(LLM):
             "api_key_set": self._api_key is not None,
             "native_schema": self.native_schema,
             "max_concurrency": self.max_concurrency,
+            "requests_per_minute": self.request_limit.per_minute if self.request_limit else None,
+            "tokens_per_minute": self.token_limit.per_minute if self.token_limit else None,
         }
 
     def close(self) -> None:

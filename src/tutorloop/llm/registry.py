@@ -89,6 +89,8 @@ def get_llm(
     base_url: str | None = None,
     api_key_env: str | None = None,
     max_concurrency: int | None = None,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
     timeout: float = 120.0,
     **kw: Any,
 ) -> LLM:
@@ -96,8 +98,9 @@ def get_llm(
 
     ``cache=True`` uses the default response cache (``$TUTORLOOP_HOME/llm_cache.sqlite``), ``False``
     none, or pass a :class:`ResponseCache`. ``threads`` applies to ``local`` models; ``base_url``,
-    ``api_key_env``, ``max_concurrency`` and ``timeout`` to ``openai``. Other keyword arguments go to
-    the backend's constructor.
+    ``api_key_env``, ``max_concurrency`` (requests in flight, default 8), ``requests_per_minute``,
+    ``tokens_per_minute`` and ``timeout`` to ``openai`` (a local model answers one request at a time).
+    Other keyword arguments go to the backend's constructor.
 
     >>> get_llm("opnai:gpt-4o-mini")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -108,7 +111,12 @@ def get_llm(
     name = name.lower()
     cache_obj = _resolve_cache(cache)
     if name == "local":
-        for opt, val in (("base_url", base_url), ("api_key_env", api_key_env)):
+        for opt, val in (
+            ("base_url", base_url),
+            ("api_key_env", api_key_env),
+            ("requests_per_minute", requests_per_minute),
+            ("tokens_per_minute", tokens_per_minute),
+        ):
             if val is not None:
                 raise ConfigError(f"{opt} applies to openai:MODEL backends, not to '{spec}'.")
         return _local(rest, threads=threads, cache=cache_obj, **kw)
@@ -121,6 +129,8 @@ def get_llm(
             base_url=base_url,
             api_key_env=api_key_env,
             max_concurrency=max_concurrency,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
             timeout=timeout,
             **kw,
         )
@@ -132,6 +142,8 @@ def get_llm(
             "base_url": base_url,
             "api_key_env": api_key_env,
             "max_concurrency": max_concurrency,
+            "requests_per_minute": requests_per_minute,
+            "tokens_per_minute": tokens_per_minute,
         }
         return factory(rest, cache=cache_obj, **{k: v for k, v in options.items() if v is not None}, **kw)
     known = available_backends()

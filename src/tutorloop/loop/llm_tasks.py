@@ -3,7 +3,8 @@
 A task builds :class:`~tutorloop.llm.base.StructuredJob` requests (``job``) and turns a validated reply,
 or the :class:`~tutorloop.errors.LLMOutputError` that replaced it, into what the loop stores (``parse``).
 The phases (generation, verification, the agent, ...) only decide *what* to ask and what to do with the
-answer. :func:`run_jobs` runs a phase's jobs in chunks, checking the budget before each chunk.
+answer. :func:`run_jobs` runs a phase's jobs with the LLM's concurrency in flight, checking the budget as
+it goes.
 
 Changing a template, a schema or a limit changes the request, hence its cache key: cached replies of
 earlier runs are then asked again.
@@ -258,15 +259,25 @@ def run_jobs(
     description: str,
     handle: Callable[[T, BaseModel | LLMOutputError], None],
 ) -> None:
-    """Run ``jobs`` in chunks of the LLM's concurrency, checking the budget before each chunk, and call
-    ``handle(item, reply)`` for each in order."""
+    """Run ``jobs`` with up to the LLM's ``max_concurrency`` in flight all the time, and call
+    ``handle(item, reply)`` for each in input order as soon as it and the jobs before it are answered (so
+    each job is stored as it comes in, in its own transaction, and a resume skips it).
+
+    The budget is checked before the first job and then once per ``max_concurrency`` jobs started; when it
+    is spent, no more jobs start, the ones in flight are handled, then :class:`BudgetExhausted` is raised.
+    """
     size = max(1, ctx.llm.max_concurrency)
-    with ctx.ui.phase(description, len(jobs)) as advance:
-        for start in range(0, len(jobs), size):
+    started = 0
+
+    def check() -> None:
+        nonlocal started
+        if started % size == 0:
             ctx.budget.check()
-            replies = ctx.llm.structured_many(jobs[start : start + size], on_done=advance)
-            for item, reply in zip(items[start : start + size], replies, strict=True):
-                handle(item, reply)
+        started += 1
+
+    with ctx.ui.phase(description, len(jobs)) as advance:
+        for i, reply in ctx.llm.structured_iter(jobs, on_done=advance, before_submit=check):
+            handle(items[i], reply)
 
 
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
