@@ -100,7 +100,7 @@ def _iter_parquet(path: Path, columns: list[str], batch_size: int) -> Iterator[t
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc}).") from None
+        raise DataError(f"{path}: not a readable Parquet file ({_one_line(exc)}).") from None
     names = set(pf.schema_arrow.names)
     missing = [c for c in columns if c not in names]
     if missing:
@@ -118,7 +118,12 @@ def _iter_parquet(path: Path, columns: list[str], batch_size: int) -> Iterator[t
                 rowno += 1
                 yield rowno, row
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError: a damaged file
-        raise DataError(f"{path}, row {rowno + 1}: not a readable Parquet file ({exc}).") from None
+        raise DataError(f"{path}, row {rowno + 1}: not a readable Parquet file ({_one_line(exc)}).") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """A library's error message on one line (pyarrow's span several)."""
+    return " ".join(str(exc).split())
 
 
 def iter_rows(path: str | Path, columns: list[str], *, batch_size: int = 1024) -> Iterator[tuple[int, dict]]:
