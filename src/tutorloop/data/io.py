@@ -20,6 +20,7 @@ import json
 import math
 import os
 import sys
+import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -191,7 +192,13 @@ def read_labelled(
     labels: list[str] = []
     for lineno, row in iter_rows(path, [text_column, label_column]):
         texts.append(_as_text(row[text_column], path, lineno, text_column))
-        labels.append(_as_text(row[label_column], path, lineno, label_column).strip())
+        label = _as_text(row[label_column], path, lineno, label_column).strip()
+        if not label.isprintable() and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in label):
+            raise DataError(
+                f"{path}, line {lineno}: the label {label[:60]!r} contains a line break or control "
+                "character; a label must be one line of plain text."
+            )
+        labels.append(label)
     if not texts:
         raise DataError(f"{path} has no rows; it needs one labelled example per line.")
     return texts, labels
