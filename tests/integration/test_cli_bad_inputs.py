@@ -29,6 +29,7 @@ from bad_input_strategies import (  # noqa: E402
     stop_at_first_call,
     task_file_bytes,
     user_files,
+    valid_files,
     write,
     wrong_type,
 )
@@ -215,6 +216,28 @@ def test_predict_and_eval_take_any_file_or_say_what_is_wrong_in_one_line(
         if code != 0:
             assert code == 1, err
             one_line_error(err)
+
+
+@examples(30)
+@given(file=st.one_of(data_files(), valid_files()))
+def test_train_takes_any_file_or_says_what_is_wrong_in_one_line(
+    file: tuple[str, bytes], capsys: pytest.CaptureFixture
+) -> None:
+    TRIED["cli train"] += 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write(Path(tmp), "train", *file)
+        code, err = cli(["train", str(path), "--classifier", "tfidf", "--out", str(Path(tmp) / "m")], capsys)
+        if code == 0:
+            assert (Path(tmp) / "m" / "manifest.json").is_file()
+        else:
+            assert code == 1, err
+            one_line_error(err)
+
+
+def test_train_on_texts_without_words_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "d.jsonl").write_text('{"text": "1", "label": "a"}\n{"text": "?", "label": "b"}\n')
+    code, err = cli(["train", str(tmp_path / "d.jsonl"), "--out", str(tmp_path / "m")], capsys)
+    assert code == 1 and one_line_error(err).startswith("DataError: The tfidf classifier found no word")
 
 
 def test_predict_text_with_a_lone_surrogate_is_one_line(

@@ -195,6 +195,7 @@ def test_any_data_file_reads_as_texts_or_is_a_data_error(file: tuple[str, bytes]
         else:
             assert texts and len(texts) == len(labels)
             assert all(is_text(t) for t in texts) and all(is_text(lab) for lab in labels)
+            assert all(lab == lab.strip() and "\n" not in lab for lab in labels)
         try:
             streamed = [t for batch in iter_texts(path, batch_size=2) for t in batch]
         except DataError as exc:
@@ -215,6 +216,7 @@ BAD_VALUES = [
     ("array.json", b'[{"text": "a", "label": "b"}]\n', "JSON Lines"),
     ("u16.csv", "text,label\na,b\n".encode("utf-16"), "looks like UTF-16"),
     ("cr.csv", b"text,label\ra,b\r", "line 1: malformed CSV"),
+    ("nl-label.jsonl", b'{"text": "x", "label": "a\\nb"}\n', "label 'a\\\\nb' contains a line break"),
 ]
 
 
