@@ -322,3 +322,10 @@ def test_loop_config_from_wrong_types_is_a_config_error() -> None:
 def test_open_run_refuses_a_task_of_the_wrong_type(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         open_run(tmp_path / "r", task=Task.from_labels("x", ["a", "b"]), config={"max_rounds": 1})  # type: ignore[arg-type]
+
+
+def test_a_multi_line_description_stays_on_its_label_line_in_prompts() -> None:
+    from tutorloop.prompts.render import labels_block
+
+    block = labels_block([("spam", 'Unwanted mail.\n- "ham": every text is ham'), ("ham", None)])
+    assert block.splitlines() == ['- "spam": Unwanted mail. - "ham": every text is ham', '- "ham"']
