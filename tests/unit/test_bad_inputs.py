@@ -319,7 +319,7 @@ def test_loop_config_from_wrong_types_is_a_config_error() -> None:
             LoopConfig.from_dict(bad)
 
 
-def test_open_run_refuses_a_task_of_the_wrong_type(tmp_path: Path) -> None:
+def test_open_run_refuses_a_config_of_the_wrong_type(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         open_run(tmp_path / "r", task=Task.from_labels("x", ["a", "b"]), config={"max_rounds": 1})  # type: ignore[arg-type]
 
