@@ -36,6 +36,19 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.pop(var, None)
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many bad inputs the property-based tests tried (``tests/unit/bad_input_strategies.py``)."""
+    import sys
+
+    support = sys.modules.get("bad_input_strategies")
+    tried = getattr(support, "TRIED", None)
+    if tried:
+        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(tried.items()) if ": " not in kind)
+        outcomes = ", ".join(f"{kind} {n}" for kind, n in sorted(tried.items()) if ": " in kind)
+        total = sum(n for kind, n in tried.items() if ": " not in kind)
+        terminalreporter.write_line(f"bad inputs tried: {total} ({counts}; {outcomes})")
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _SESSION_HOME:
         shutil.rmtree(_SESSION_HOME, ignore_errors=True)

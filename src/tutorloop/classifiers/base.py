@@ -44,6 +44,14 @@ def check_texts(texts: Any, *, what: str = "texts") -> list[str]:
             raise DataError(f"{what}[{i}] must be a string, got {type(t).__name__}.")
         if not t.strip():
             raise DataError(f"{what}[{i}] is empty or only whitespace; remove it or give it some text.")
+        if not t.isascii():
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate (e.g. from a non-UTF-8 argv)
+                raise DataError(
+                    f"{what}[{i}] holds an invalid character ({exc.reason} at position {exc.start}); "
+                    "give valid UTF-8 text."
+                ) from None
     return out
 
 

@@ -187,6 +187,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise ArtifactError(
             f"{root} has unknown kind {manifest['kind']!r}; expected one of {', '.join(registry.names())}."
         )
+    _check_types(manifest, mpath)
     for name, digest in manifest["files"].items():
         fpath = root / name
         if not fpath.is_file():
@@ -194,3 +195,43 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         if sha256_file(fpath) != digest:
             raise ArtifactError(f"{fpath} does not match its checksum in {MANIFEST}: the file is corrupt.")
     return manifest
+
+
+_MAPPINGS = ("params", "truncation", "model", "training", "metrics", "extra")
+
+
+def _check_types(manifest: dict[str, Any], mpath: Path) -> None:
+    """Each field the loaders read has the type :func:`build_manifest` writes; else :class:`ArtifactError`."""
+
+    def bad(field: str, want: str) -> ArtifactError:
+        got = manifest[field] if field in manifest else None
+        return ArtifactError(
+            f"{mpath}: '{field}' must be {want}, not {type(got).__name__} ({got!r:.60}); the manifest is "
+            "corrupt or was edited. Re-train or re-save the model."
+        )
+
+    labels = manifest["labels"]
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise bad("labels", "a non-empty list of label names")
+    files = manifest["files"]
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
+        raise bad("files", "a mapping of file name to sha256")
+    for name in files:
+        parts = Path(name).parts
+        if not name or Path(name).is_absolute() or ".." in parts:
+            raise ArtifactError(
+                f"{mpath}: file name {name!r:.60} points outside the model directory; the manifest is "
+                "corrupt or was edited. Re-train or re-save the model."
+            )
+    for field in _MAPPINGS:
+        if field in manifest and not isinstance(manifest[field], dict):
+            raise bad(field, "a mapping")
+    for key in ("max_chars", "max_seq_length"):
+        value = (manifest.get("truncation") or {}).get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ArtifactError(
+                f"{mpath}: truncation.{key} must be a whole number, not {value!r:.40}; the manifest is "
+                "corrupt or was edited. Re-train or re-save the model."
+            )

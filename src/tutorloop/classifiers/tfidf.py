@@ -13,6 +13,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from ..errors import DataError
 from .base import TextClassifier
 from .predictors import SKOPS_FILE
 
@@ -77,7 +78,16 @@ class TfidfClassifier(TextClassifier):
     def _fit(
         self, texts: list[str], y: np.ndarray, classes: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> None:
-        self.pipeline_ = self._build().fit(self._cut(texts), y, head__sample_weight=sample_weight)
+        try:
+            self.pipeline_ = self._build().fit(self._cut(texts), y, head__sample_weight=sample_weight)
+        except ValueError as exc:
+            if "empty vocabulary" not in str(exc):
+                raise
+            raise DataError(
+                f"The tfidf classifier found no word of two or more letters in the {len(texts)} training "
+                f"texts (e.g. {texts[0][:40]!r}). Give longer texts, or train another classifier "
+                "(--classifier static)."
+            ) from None
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.pipeline_.predict_proba(self._cut(texts))

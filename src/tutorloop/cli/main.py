@@ -7,6 +7,7 @@ live in its own module. Expected errors print one line ``Name: message`` and exi
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 
 import click
@@ -58,14 +59,18 @@ def cli() -> None:
     """
 
 
+def _one_line(message: str) -> str:
+    return re.sub(r"\s*[\r\n]+\s*", " ", message.strip())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; expected errors become one line on stderr and exit code 1."""
     try:
         # without standalone mode click *returns* the code of an ``Exit`` (Ctrl-C in `run` raises
         # Exit(130), `bench` with failed cells Exit(1)): pass it on, or the process would exit 0
         code = cli.main(args=argv, prog_name="tutorloop", standalone_mode=False)
-    except TutorloopError as exc:
-        click.echo(f"{type(exc).__name__}: {exc}", err=True)
+    except TutorloopError as exc:  # one line, even when a message quotes a multi-line library error
+        click.echo(f"{type(exc).__name__}: {_one_line(str(exc))}", err=True)
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections import Counter
@@ -301,6 +302,8 @@ def _predict_file(
 
     from ..data.io import iter_texts
 
+    batches = iter_texts(input_path, text_column=text_column, batch_size=batch_size)
+    first = next(batches, None)  # a bad file fails here: before the progress bar and the output file
     sink = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115 - closed below
     n = 0
     columns = (
@@ -312,7 +315,7 @@ def _predict_file(
     try:
         with Progress(*columns, console=console(stderr=True), transient=output is None) as progress:
             task = progress.add_task(f"Classifying {input_path.name}", total=None)
-            for batch in iter_texts(input_path, text_column=text_column, batch_size=batch_size):
+            for batch in itertools.chain([first] if first else [], batches):
                 for row in _rows(model, batch):
                     sink.write(json.dumps(row, ensure_ascii=False) + "\n")
                 n += len(batch)

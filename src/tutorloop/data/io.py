@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
+import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,9 +53,10 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
             try:
                 yield lineno, raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as exc:
+                utf16 = lineno == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff")
                 raise DataError(
-                    f"{path}, line {lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start}). "
-                    "Re-save the file as UTF-8."
+                    f"{path}, line {lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start}"
+                    f"{'; the file looks like UTF-16' if utf16 else ''}). Re-save the file as UTF-8."
                 ) from None
 
 
@@ -65,9 +68,13 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}, line {lineno}: invalid JSON ({exc.msg}).") from None
+        except (ValueError, RecursionError) as exc:  # a number too long to convert, nesting too deep
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            raise DataError(f"{path}, line {lineno}: invalid JSON ({problem}).") from None
         if not isinstance(row, dict):
             raise DataError(
-                f"{path}, line {lineno}: expected a JSON object per line, got {type(row).__name__}."
+                f'{path}, line {lineno}: expected a JSON object per line ({{"text": ...}}), got '
+                f"{type(row).__name__}. JSON files are read as JSON Lines: one object per line."
             )
         yield lineno, row
 
@@ -82,7 +89,8 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         for row in reader:
             yield reader.line_num, row
     except csv.Error as exc:
-        raise DataError(f"{path}, line {reader.line_num}: malformed CSV ({exc}).") from None
+        problem = str(exc).split(" - do you need")[0]
+        raise DataError(f"{path}, line {max(1, reader.line_num)}: malformed CSV ({problem}).") from None
 
 
 def _iter_parquet(path: Path, columns: list[str], batch_size: int) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -93,16 +101,30 @@ def _iter_parquet(path: Path, columns: list[str], batch_size: int) -> Iterator[t
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc}).") from None
+        raise DataError(f"{path}: not a readable Parquet file ({_one_line(exc)}).") from None
     names = set(pf.schema_arrow.names)
     missing = [c for c in columns if c not in names]
     if missing:
-        raise DataError(f"{path}: no column {missing[0]!r}; columns are {', '.join(sorted(names))}.")
+        have = sorted(names)
+        raise DataError(
+            f"{path}: no column {missing[0]!r}; columns are {', '.join(have[:20])}"
+            f"{', ...' if len(have) > 20 else ''}. Pass --text-column/--label-column to name the right ones."
+        )
     rowno = 0
-    for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
-        for row in batch.to_pylist():
-            rowno += 1
-            yield rowno, row
+    try:
+        batches = pf.iter_batches(batch_size=batch_size, columns=columns)
+        for batch in batches:
+            rows = batch.to_pylist()
+            for row in rows:
+                rowno += 1
+                yield rowno, row
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError: a damaged file
+        raise DataError(f"{path}, row {rowno + 1}: not a readable Parquet file ({_one_line(exc)}).") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """A library's error message on one line (pyarrow's span several)."""
+    return " ".join(str(exc).split())
 
 
 def iter_rows(path: str | Path, columns: list[str], *, batch_size: int = 1024) -> Iterator[tuple[int, dict]]:
@@ -117,7 +139,8 @@ def iter_rows(path: str | Path, columns: list[str], *, batch_size: int = 1024) -
     for lineno, row in rows:
         for col in columns:
             if col not in row:
-                have = ", ".join(sorted(map(str, row))) or "none"
+                names = sorted(map(str, row))
+                have = ", ".join(n[:40] for n in names[:20]) + (", ..." if len(names) > 20 else "") or "none"
                 raise DataError(
                     f"{path}, line {lineno}: no column {col!r} (columns: {have}). "
                     f"Pass --text-column/--label-column to name the right ones."
@@ -126,11 +149,32 @@ def iter_rows(path: str | Path, columns: list[str], *, batch_size: int = 1024) -
 
 
 def _as_text(value: Any, path: Path, lineno: int, column: str) -> str:
+    """``value`` as a text: strings, and whole or finite numbers (``1`` -> ``"1"``); anything else
+    (null, true/false, lists, objects, bytes, NaN) is a :class:`DataError` naming the line."""
     if value is None:
         raise DataError(f"{path}, line {lineno}: {column!r} is empty (null).")
-    text = value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        text = str(value)
+    else:
+        kind = {bool: "true/false", list: "a list", dict: "an object", bytes: "binary data"}.get(
+            type(value),
+            "a number that is NaN or infinite" if isinstance(value, float) else type(value).__name__,
+        )
+        raise DataError(
+            f"{path}, line {lineno}: {column!r} must be text; got {kind} ({value!r:.40}). "
+            "Store each value as a string."
+        )
     if not text.strip():
         raise DataError(f"{path}, line {lineno}: {column!r} is empty; remove the row or fill it in.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, e.g. JSON "\ud800"
+        raise DataError(
+            f"{path}, line {lineno}: {column!r} holds an invalid character ({exc.reason} at position "
+            f"{exc.start}); it cannot be stored as UTF-8. Fix or remove that value."
+        ) from None
     return text
 
 
@@ -148,7 +192,13 @@ def read_labelled(
     labels: list[str] = []
     for lineno, row in iter_rows(path, [text_column, label_column]):
         texts.append(_as_text(row[text_column], path, lineno, text_column))
-        labels.append(_as_text(row[label_column], path, lineno, label_column).strip())
+        label = _as_text(row[label_column], path, lineno, label_column).strip()
+        if not label.isprintable() and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in label):
+            raise DataError(
+                f"{path}, line {lineno}: the label {label[:60]!r} contains a line break or control "
+                "character; a label must be one line of plain text."
+            )
+        labels.append(label)
     if not texts:
         raise DataError(f"{path} has no rows; it needs one labelled example per line.")
     return texts, labels

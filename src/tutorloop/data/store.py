@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from ..errors import StorageError
+from ..errors import DataError, StorageError
 from .migrations import migrate
 
 if TYPE_CHECKING:
@@ -111,6 +111,13 @@ _STORAGE_FAILURES = {
     sqlite3.SQLITE_CANTOPEN,
 }
 
+# ... and for a file that is not a SQLite database, or a damaged one
+_DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+def _code(exc: sqlite3.Error) -> int:
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+
 
 class Store:
     """A run's SQLite store (thread-safe; one connection guarded by a lock).
@@ -127,10 +134,27 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._lock:
-            migrate(self._db)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._lock:
+                migrate(self._db)
+        except sqlite3.Error as exc:  # not a database, a damaged one, or another program's database
+            self._db.close()
+            if isinstance(exc, sqlite3.OperationalError) and _code(exc) in _STORAGE_FAILURES:
+                raise StorageError(
+                    f"Could not open {self.path} ({exc}). Free some space or make the file and its "
+                    "folder writable, then resume.",
+                    path=str(self.path),
+                ) from exc
+            raise self._damaged(exc) from exc
+
+    def _damaged(self, exc: sqlite3.Error) -> DataError:
+        return DataError(
+            f"{self.path} is damaged or is not a tutorloop run store ({exc}). It holds the run's examples "
+            "and finished jobs: restore it from a backup, or start a new run in another --out folder "
+            "(replies already paid for are served from the LLM response cache unless it was off)."
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -151,8 +175,10 @@ class Store:
                     if self._db.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
                         self._db.execute("ROLLBACK")
                     raise
-            except sqlite3.OperationalError as exc:
-                if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF not in _STORAGE_FAILURES:
+            except sqlite3.DatabaseError as exc:
+                if _code(exc) in _DAMAGED:
+                    raise self._damaged(exc) from exc
+                if not isinstance(exc, sqlite3.OperationalError) or _code(exc) not in _STORAGE_FAILURES:
                     raise
                 raise StorageError(
                     f"Could not write to {self.path} ({exc}). Nothing half-written was kept: free some "
@@ -162,7 +188,12 @@ class Store:
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:
-            return self._db.execute(sql, tuple(params)).fetchall()
+            try:
+                return self._db.execute(sql, tuple(params)).fetchall()
+            except sqlite3.DatabaseError as exc:
+                if _code(exc) in _DAMAGED:
+                    raise self._damaged(exc) from exc
+                raise
 
     # -- examples ---------------------------------------------------------------------------------------
     def add_examples(

@@ -32,7 +32,7 @@ from .context import UI, Budget, Context
 from .pool import open_pool
 from .task import Task
 from .train import recover_model
-from .userdata import read_unlabelled
+from .userdata import check_user_files, read_unlabelled
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,8 @@ def open_run(
         raise ConfigError(f"config must be a LoopConfig. Got {type(config).__name__} instead.")
     if overrides:
         config = dataclasses.replace(config, **overrides)
+    if not resume:  # a bad dev or unlabelled file fails before the folder is touched (a resume re-reads)
+        check_user_files(task)
     _check_writable(run_dir, bool(resume))  # before any LLM call: a read-only folder fails at once
     lock = RunLock(run_dir)  # before any file is written: a second process must not touch the folder
     recover_model(run_dir)

@@ -15,6 +15,7 @@ A task file::
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,37 @@ from ..errors import ConfigError
 _TASK_KEYS = ("task", "labels", "unlabelled", "dev")
 _LABEL_KEYS = ("name", "description", "examples")
 _FILE_KEYS = ("path", "text_column", "label_column")
+MAX_LABEL_CHARS = 200
+"""Longest label name accepted: a name is a short tag; what it means goes in its ``description``."""
+
+
+def _type_name(value: Any) -> str:
+    name = type(value).__name__
+    return {dict: "a mapping", list: "a list", bool: "true/false", type(None): "nothing"}.get(
+        type(value), f"an {name}" if name[0] in "aeiou" else f"a {name}"
+    )
+
+
+def _norm_name(name: str) -> str:
+    """How names are compared for uniqueness: case and runs of whitespace do not count."""
+    return " ".join(name.split()).casefold()
+
+
+def _check_label_name(name: Any) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"Label names must be non-empty strings; got {name!r}.")
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")), None)
+    if bad is not None:
+        what = "a line break" if bad in "\n\r\u2028\u2029\x85" else f"the control character {bad!r}"
+        raise ConfigError(
+            f"Label name {name[:60]!r} contains {what}; a label name must be one line of plain text. "
+            "Put longer explanations in the label's 'description'."
+        )
+    if len(name) > MAX_LABEL_CHARS:
+        raise ConfigError(
+            f"Label name {name[:40]!r}... is {len(name):,} characters long; keep names under "
+            f"{MAX_LABEL_CHARS} characters and put the explanation in the label's 'description'."
+        )
 
 
 @dataclass(frozen=True)
@@ -66,10 +98,10 @@ class Task:
     >>> t = Task.from_labels("Classify movie reviews by sentiment", ["positive", "negative"])
     >>> t.label_names
     ['positive', 'negative']
-    >>> Task.from_labels("x", ["a", "a"])
+    >>> Task.from_labels("x", ["a", " A"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    tutorloop.errors.ConfigError: Label names must be unique; 'a' appears 2 times.
+    tutorloop.errors.ConfigError: Label names must be unique; 'a' appears 2 times (names that ....
     """
 
     description: str
@@ -82,16 +114,23 @@ class Task:
             raise ConfigError(
                 "The task description is empty: say in one sentence what the classifier should do."
             )
+        if not isinstance(self.labels, list) or not all(isinstance(lab, LabelSpec) for lab in self.labels):
+            raise ConfigError("A task's labels must be a list of LabelSpec.")
         names = [lab.name for lab in self.labels]
         for name in names:
-            if not isinstance(name, str) or not name.strip():
-                raise ConfigError(f"Label names must be non-empty strings; got {name!r}.")
+            _check_label_name(name)
         if len(names) < 2:
             raise ConfigError(f"A task needs at least two labels; got {len(names)} ({names}).")
-        for name in dict.fromkeys(names):
-            count = sum(1 for n in names if n.strip().lower() == name.strip().lower())
+        seen: dict[str, int] = {}
+        for name in names:
+            seen[_norm_name(name)] = seen.get(_norm_name(name), 0) + 1
+        for name in names:
+            count = seen[_norm_name(name)]
             if count > 1:
-                raise ConfigError(f"Label names must be unique; {name!r} appears {count} times.")
+                raise ConfigError(
+                    f"Label names must be unique; {name!r} appears {count} times "
+                    "(names that differ only in case or spaces count as the same)."
+                )
 
     @property
     def label_names(self) -> list[str]:
@@ -134,8 +173,13 @@ class Task:
                 "'labels' must be a list of names or of {name, description, examples} mappings."
             )
         labels = [_label_from(item) for item in raw_labels]
+        if not isinstance(data["task"], str):
+            raise ConfigError(
+                f"'task' must be one sentence of text saying what the classifier should do; got "
+                f"{_type_name(data['task'])} ({data['task']!r:.60})."
+            )
         return cls(
-            str(data["task"]).strip(),
+            data["task"].strip(),
             labels,
             _file_from(data.get("unlabelled"), "unlabelled", base_dir),
             _file_from(data.get("dev"), "dev", base_dir),
@@ -145,12 +189,28 @@ class Task:
     def from_yaml(cls, path: str | Path) -> Task:
         """Read a task YAML file (relative data paths are resolved against the file's folder)."""
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"Task file {str(path)!r} is a folder; give the task YAML file inside it.")
         if not path.is_file():
             raise ConfigError(f"Task file {str(path)!r} does not exist. Create one with `tutorloop init`.")
+        raw = path.read_bytes()
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise ConfigError(
+                f"Task file {str(path)!r} is not UTF-8 text (line {line}: {exc.reason} at byte {exc.start}). "
+                "Re-save it as UTF-8."
+            ) from None
+        try:
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"Task file {str(path)!r} is not valid YAML: {exc}") from exc
+            raise ConfigError(f"Task file {str(path)!r} is not valid YAML: {_yaml_problem(exc)}") from exc
+        except RecursionError:
+            raise ConfigError(
+                f"Task file {str(path)!r} is nested too deeply to read; a task file is a short mapping "
+                "with 'task' and 'labels'."
+            ) from None
         return cls.from_dict(data, base_dir=path.resolve().parent)
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,6 +231,15 @@ class Task:
         return text
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: where the YAML parser stopped and why."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    context = " ".join(str(getattr(exc, "context", None) or "").split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + (f"{problem} ({context})" if context else problem)
+
+
 def _check_keys(data: dict, allowed: tuple[str, ...], where: str) -> None:
     unknown = [k for k in data if k not in allowed]
     if unknown:
@@ -185,13 +254,24 @@ def _label_from(item: Any) -> LabelSpec:
     _check_keys(item, _LABEL_KEYS, f"label {item.get('name', '?')!r}")
     if "name" not in item or item["name"] is None:
         raise ConfigError(f"A label mapping needs a 'name'; got {item!r}.")
-    examples = item.get("examples") or []
-    if isinstance(examples, str) or not all(isinstance(e, str) for e in examples):
-        raise ConfigError(f"'examples' of label {item['name']!r} must be a list of strings.")
+    name = item["name"]
+    if not isinstance(name, str | int | float) or isinstance(name, bool):
+        raise ConfigError(f"A label's 'name' must be text; got {_type_name(name)} ({name!r:.60}).")
+    examples = item.get("examples")
+    if examples is None:
+        examples = []
+    if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+        raise ConfigError(
+            f"'examples' of label {name!r} must be a list of strings; got {_type_name(examples)}."
+        )
     desc = item.get("description")
+    if desc is not None and not isinstance(desc, str):
+        raise ConfigError(
+            f"'description' of label {name!r} must be one line of text; got {_type_name(desc)}."
+        )
     return LabelSpec(
-        str(item["name"]).strip(),
-        str(desc).strip() if desc else None,
+        str(name).strip(),
+        desc.strip() if desc and desc.strip() else None,
         [e.strip() for e in examples if e.strip()],
     )
 
@@ -204,7 +284,14 @@ def _file_from(item: Any, key: str, base_dir: Path | None) -> DataFile | None:
     if not isinstance(item, dict) or "path" not in item:
         raise ConfigError(f"'{key}' must be a file path or a mapping with 'path'; got {item!r}.")
     _check_keys(item, _FILE_KEYS, f"'{key}'")
-    path = Path(str(item["path"])).expanduser()
+    if not isinstance(item["path"], str) or not item["path"].strip():
+        raise ConfigError(f"'{key}' needs a file path in 'path'; got {_type_name(item['path'])}.")
+    for col in ("text_column", "label_column"):
+        if col in item and (not isinstance(item[col], str) or not item[col]):
+            raise ConfigError(
+                f"'{col}' of '{key}' must be a column name; got {_type_name(item[col])} ({item[col]!r:.40})."
+            )
+    path = Path(item["path"]).expanduser()
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
-    return DataFile(str(path), str(item.get("text_column", "text")), str(item.get("label_column", "label")))
+    return DataFile(str(path), item.get("text_column", "text"), item.get("label_column", "label"))

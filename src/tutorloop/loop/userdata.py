@@ -11,6 +11,52 @@ from ..errors import DataError, LLMOutputError
 from .context import Context
 from .llm_tasks import LABEL, chunks, run_jobs
 from .pool import label_jobs
+from .task import Task
+
+MAX_UNLABELLED_CHARS = 2000
+"""Unlabelled texts longer than this are cut to their first ``MAX_UNLABELLED_CHARS`` characters (with a
+warning): they go into LLM prompts, and one huge text would overflow a small model's context window (4,096
+tokens for the local backend) or cost a paid API a fortune; the classifiers cut long texts anyway."""
+
+
+def check_user_files(task: Task) -> None:
+    """Read the task's dev set (whole: it is small) and the start of its unlabelled file, so that a bad
+    file fails before the run folder is touched or any LLM call is made; raises :class:`DataError`."""
+    from ..data.io import iter_texts
+
+    if task.dev is not None:
+        read_dev(task)
+    f = task.unlabelled
+    if f is not None and next(iter_texts(f.path, f.text_column, batch_size=64), None) is None:
+        raise _no_unlabelled(f.path)
+
+
+def read_dev(task: Task) -> tuple[list[str], list[str]]:
+    """The dev set's texts and labels; a label the task does not have is a :class:`DataError`."""
+    from ..data.io import read_labelled
+
+    f = task.dev
+    assert f is not None
+    texts, labels = read_labelled(f.path, f.text_column, f.label_column)
+    unknown = sorted(set(labels) - set(task.label_names))
+    if unknown:
+        shown = [lab[:60] for lab in unknown[:10]] + (["..."] if len(unknown) > 10 else [])
+        names = task.label_names
+        task_names = [n[:60] for n in names[:20]]
+        if len(names) > 20:
+            task_names.append(f"... ({len(names)} in all)")
+        raise DataError(
+            f"The dev set {f.path} uses labels that are not in the task: {shown}. Task labels: {task_names}. "
+            "Fix the dev set's labels or add the labels to the task file."
+        )
+    return texts, labels
+
+
+def _no_unlabelled(path: str) -> DataError:
+    return DataError(
+        f"The unlabelled file {path} has no texts. Remove 'unlabelled' from the task file or "
+        "give a file with one text per line (or a text column)."
+    )
 
 
 def store_seeds(ctx: Context) -> None:
@@ -27,20 +73,11 @@ def store_seeds(ctx: Context) -> None:
 
 def store_dev(ctx: Context) -> int:
     """The user's labelled dev set as validation data, once. Unknown labels are an error."""
-    from ..data.io import read_labelled
-
     if ctx.task.dev is None:
         return 0
     if ctx.store.job_result("dev") is not None:
         return int(ctx.store.job_result("dev"))
-    f = ctx.task.dev
-    texts, labels = read_labelled(f.path, f.text_column, f.label_column)
-    unknown = sorted(set(labels) - set(ctx.task.label_names))
-    if unknown:
-        raise DataError(
-            f"The dev set {f.path} uses labels that are not in the task: {unknown[:10]}. "
-            f"Task labels: {ctx.task.label_names}."
-        )
+    texts, labels = read_dev(ctx.task)
     rows = [
         NewExample(t, lab, "val", "user", 0, {"source": "dev"}) for t, lab in zip(texts, labels, strict=True)
     ]
@@ -50,7 +87,8 @@ def store_dev(ctx: Context) -> int:
 
 
 def read_unlabelled(ctx: Context) -> list[str]:
-    """A uniform sample (reservoir) of at most ``max_unlabelled`` texts; empty files are an error."""
+    """A uniform sample (reservoir) of at most ``max_unlabelled`` texts, each cut to
+    :data:`MAX_UNLABELLED_CHARS`; empty files are an error."""
     from ..data.io import iter_texts
 
     f = ctx.task.unlabelled
@@ -58,10 +96,13 @@ def read_unlabelled(ctx: Context) -> list[str]:
     cap = ctx.config.max_unlabelled
     rng = random.Random(f"{ctx.config.seed}:unlabelled")
     sample: list[str] = []
-    total = 0
+    total = cut = 0
     for batch in iter_texts(f.path, f.text_column):
         for text in batch:
             total += 1
+            if len(text) > MAX_UNLABELLED_CHARS:
+                text = text[:MAX_UNLABELLED_CHARS]
+                cut += 1
             if len(sample) < cap:
                 sample.append(text)
             else:
@@ -69,9 +110,11 @@ def read_unlabelled(ctx: Context) -> list[str]:
                 if j < cap:
                     sample[j] = text
     if total == 0:
-        raise DataError(
-            f"The unlabelled file {f.path} has no texts. Remove 'unlabelled' from the task file or "
-            "give a file with one text per line (or a text column)."
+        raise _no_unlabelled(f.path)
+    if cut:
+        ctx.warn(
+            f"{cut:,} text(s) of the unlabelled file are longer than {MAX_UNLABELLED_CHARS:,} characters; "
+            f"only their first {MAX_UNLABELLED_CHARS:,} characters are used (they go into LLM prompts)."
         )
     if total > cap:
         ctx.warn(

@@ -66,8 +66,10 @@ def as_data(value: Any) -> str:
 
 
 def labels_block(labels: list[tuple[str, str | None]]) -> str:
-    """One line per label: ``- name: description`` (names quoted as JSON strings)."""
+    """One line per label: ``- name: description`` (names quoted as JSON strings; a description's line
+    breaks become spaces, so that it cannot start a line that reads as another label or instruction)."""
     lines = []
     for name, desc in labels:
+        desc = " ".join(desc.split()) if desc else None
         lines.append(f"- {as_data(name)}" + (f": {desc}" if desc else ""))
     return "\n".join(lines)
