@@ -239,3 +239,48 @@ def test_serve_cli_refuses_an_unset_key_variable_and_warns_off_loopback(tfidf_mo
     monkeypatch.setenv("SERVE_KEY", KEY)
     r = runner.invoke(cli, ["serve", str(tfidf_model), "--host", "0.0.0.0", "--api-key-env", "SERVE_KEY"])
     assert r.exit_code == 0 and "Warning" not in r.output and KEY not in r.output
+
+
+def _load_driver():
+    """``benchmarks/serve_load.py`` (its bounded async client), imported by path."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).parents[2] / "benchmarks" / "serve_load.py"
+    spec = importlib.util.spec_from_file_location("serve_load", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["serve_load"] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_300_requests_64_in_flight_with_bad_bodies_drop_nothing(tfidf_model):
+    """Not timed: every request is answered, good ones 200, bad ones their 4xx, and the server lives on."""
+    sl = _load_driver()
+    texts, _ = read_labelled(TINY)
+    bodies = sl.payloads(texts, 300, bad_every=5, max_body_bytes=20_000, max_text_chars=2000)
+    kinds = {kind for kind, _ in bodies}
+    assert kinds == set(sl.EXPECTED), kinds  # every bad kind is in the mix
+    server, thread, url = _serve(tfidf_model, max_text_chars=2000, max_body_bytes=20_000, api_key=KEY)
+    try:
+        outcomes, _ = sl.run_load(url, bodies, concurrency=64, headers={"X-API-Key": KEY})
+        assert len(outcomes) == 300
+        assert [o.kind for o in outcomes] == [k for k, _ in bodies]
+        dropped = [o for o in outcomes if o.status is None]
+        assert not dropped, dropped[:3]
+        statuses = {(o.kind, o.status) for o in outcomes}
+        assert statuses == set(sl.EXPECTED.items()), statuses
+        labels = {"cooking", "sports", "tech", "weather"}
+        for o in outcomes:
+            if o.status == 200:
+                assert {p["label"] for p in o.body["predictions"]} <= labels
+                assert len(o.body["predictions"]) == (8 if o.kind == "batch" else 1)
+            else:
+                assert set(o.body) == {"error", "detail"}, o.body  # the app's JSON errors, never a bare 4xx
+        summary = sl.summarize(outcomes, 1.0)
+        assert summary["dropped"] == summary["server_errors_5xx"] == summary["unexpected"] == 0
+        assert sl.still_serving(url, headers={"X-API-Key": KEY})
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
