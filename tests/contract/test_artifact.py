@@ -167,3 +167,123 @@ def test_fp32_option(tiny, tmp_path, held_out, require_kind):
     assert model.manifest["model"]["quantized"] is None
     texts = [t for t, _ in held_out]
     np.testing.assert_allclose(model.predict_proba(texts), clf.predict_proba(texts), atol=2e-3)
+
+
+def _rehash(path, name):
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"][name] = sha256_file(path / name)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _drop_entry(manifest):
+    manifest["files"].pop("model.skops")
+
+
+def _traversal(manifest):
+    manifest["files"]["../outside.txt"] = "0" * 64
+
+
+def _absolute(manifest):
+    manifest["files"]["/etc/hostname"] = "0" * 64
+
+
+def _files_a_list(manifest):
+    manifest["files"] = list(manifest["files"])
+
+
+def _drop_a_label(manifest):
+    manifest["labels"] = manifest["labels"][:-1]
+
+
+def _other_kind(manifest):
+    manifest["kind"] = "embed"
+
+
+def _other_digest(manifest):
+    manifest["files"]["model.skops"] = "0" * 64
+
+
+@pytest.mark.parametrize(
+    "tamper,match",
+    [
+        (_drop_entry, "does not list with a checksum"),
+        (_traversal, "plain names"),
+        (_absolute, "plain names"),
+        (_files_a_list, "not a map of file name to sha256"),
+        (_drop_a_label, "the model has 4 classes but the manifest lists 3"),
+        (_other_kind, "head.json is missing or corrupt"),
+        (_other_digest, "does not match its checksum"),
+    ],
+)
+def test_a_tampered_manifest_is_refused(copy_of, tamper, match):
+    """Edits that would load unchecked files, read outside the folder or mismatch the model. (Renaming
+    labels in place is not detectable: the manifest is the artifact's root of trust, and it is not signed.)"""
+    path = copy_of()
+    manifest = json.loads((path / "manifest.json").read_text())
+    tamper(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=match):
+        load(path)
+
+
+def test_model_files_lists_every_file_a_predictor_reads():
+    from tutorloop.classifiers import head, onnx_runtime, predictors, static_runtime
+    from tutorloop.classifiers.manifest import MODEL_FILES
+
+    read = {
+        predictors.SKOPS_FILE,
+        onnx_runtime.ENCODER_FILE,
+        onnx_runtime.TOKENIZER_FILE,
+        static_runtime.VECTORS_FILE,
+        static_runtime.TOKENIZER_FILE,
+        head.HEAD_FILE,
+    }
+    assert read <= set(MODEL_FILES)
+
+
+class _Payload:
+    """Pickled, it runs ``open(marker, "w")`` on load: what a malicious model file would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("how", ["pickle-as-model", "pickle-inside-skops", "unlisted-pickle"])
+def test_loading_never_executes_code_from_the_artifact(copy_of, tmp_path, how):
+    """A model file that runs code when unpickled is refused, with or without a matching checksum."""
+    import pickle
+    import zipfile
+
+    path = copy_of()
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Payload(marker))
+    assert not marker.exists()
+    if how == "pickle-as-model":  # a plain pickle in place of model.skops, checksum updated to match
+        (path / "model.skops").write_bytes(payload)
+        _rehash(path, "model.skops")
+    elif how == "pickle-inside-skops":  # a skops zip whose schema points at a pickled object
+        with zipfile.ZipFile(path / "model.skops", "a") as z:
+            z.writestr("evil.pkl", payload)
+            schema = json.loads(z.read("schema.json"))
+        schema["__class__"], schema["__module__"], schema["__loader__"] = "open", "builtins", "ObjectNode"
+        rebuilt = path / "rebuilt.skops"
+        with zipfile.ZipFile(path / "model.skops") as src, zipfile.ZipFile(rebuilt, "w") as dst:
+            for item in src.infolist():
+                data = json.dumps(schema).encode() if item.filename == "schema.json" else src.read(item)
+                dst.writestr(item.filename, data)
+        rebuilt.replace(path / "model.skops")
+        _rehash(path, "model.skops")
+    else:  # the checksum entry is dropped so no check would run, and the file replaced
+        (path / "model.skops").write_bytes(payload)
+        manifest = json.loads((path / "manifest.json").read_text())
+        del manifest["files"]["model.skops"]
+        (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError):
+        load(path)
+    assert not marker.exists(), "loading the artifact ran code from it"
+    # the marker mechanism works: unpickling the payload does create it
+    pickle.loads(payload)
+    assert marker.exists()

@@ -125,3 +125,162 @@ def test_serve_imports_no_llm_route():
     src = (Path(__file__).parents[2] / "src/tutorloop/serve/app.py").read_text()
     modules = {n.module for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom) and n.level}
     assert modules <= {"classifiers.loader", "errors", "types"}
+
+
+KEY = "sk-serve-test-5f2c9e"  # a made-up key: the tests check it never leaves the request headers
+
+
+@pytest.fixture(scope="module")
+def tfidf_model(tmp_path_factory) -> Path:
+    model_dir = tmp_path_factory.mktemp("serve-tfidf") / "model"
+    make_classifier("tfidf").fit(*read_labelled(TINY)).save(model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def keyed_url(tfidf_model):
+    server, thread, url = _serve(tfidf_model, max_body_bytes=50_000, api_key=KEY)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_api_key_guards_every_route_but_health(keyed_url):
+    text = {"text": "The striker scored a goal"}
+    missing = httpx.post(f"{keyed_url}/predict", json=text)
+    assert missing.status_code == 401 and missing.json()["error"] == "Unauthorized"
+    assert missing.headers["www-authenticate"] == 'Bearer realm="tutorloop"'
+    for headers in (
+        {"Authorization": f"Bearer {KEY}x"},
+        {"Authorization": f"Bearer {KEY[:-1]}"},
+        {"Authorization": f"Basic {KEY}"},
+        {"Authorization": b"Bearer caf\xe9"},  # not ASCII: compared as bytes, no 500
+        {"X-API-Key": "nope"},
+    ):
+        wrong = httpx.post(f"{keyed_url}/predict", json=text, headers=headers)
+        assert wrong.status_code == 401, headers
+        assert wrong.json()["error"] == "Unauthorized" and KEY not in wrong.text
+    wrong = httpx.post(f"{keyed_url}/predict", json=text, headers={"Authorization": "Bearer nope"})
+    assert 'error="invalid_token"' in wrong.headers["www-authenticate"]
+    for headers in (
+        {"Authorization": f"Bearer {KEY}"},
+        {"authorization": f"bearer {KEY}"},
+        {"X-API-Key": KEY},
+    ):
+        ok = httpx.post(f"{keyed_url}/predict", json=text, headers=headers)
+        assert ok.status_code == 200 and ok.json()["label"] == "sports", headers
+    # the key is checked before the body is read or measured: no 413 (or buffering) for strangers
+    big = httpx.post(f"{keyed_url}/predict", json={"text": "x" * 60_000})
+    assert big.status_code == 401
+    for path in ("/info", "/docs", "/openapi.json", "/nope"):
+        assert httpx.get(f"{keyed_url}{path}").status_code == 401, path
+    info = httpx.get(f"{keyed_url}/info", headers={"Authorization": f"Bearer {KEY}"})
+    assert info.status_code == 200 and info.json()["auth"] == "api-key" and KEY not in info.text
+    assert httpx.get(f"{keyed_url}/health").json() == {"status": "ok"}  # liveness probes need no key
+
+
+def test_serve_cli_reads_the_key_from_the_environment_and_never_logs_it(tfidf_model, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    port = _free_port()
+    src = str(Path(__file__).parents[2] / "src")
+    env = {**os.environ, "SERVE_KEY": KEY, "PYTHONPATH": src}
+    cmd = [sys.executable, "-m", "tutorloop", "serve", str(tfidf_model), "--port", str(port)]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*cmd, "--api-key-env", "SERVE_KEY"], env=env, stdout=out, stderr=out)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 60
+            while True:
+                assert proc.poll() is None, log.read_text()
+                try:
+                    if httpx.get(f"{url}/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.time() < deadline, "server did not start"
+                time.sleep(0.2)
+            assert httpx.post(f"{url}/predict", json={"text": "snow"}).status_code == 401
+            bad = httpx.post(f"{url}/predict", json={"text": "snow"}, headers={"X-API-Key": KEY + "!"})
+            assert bad.status_code == 401
+            good = httpx.post(
+                f"{url}/predict", json={"text": "snow"}, headers={"Authorization": f"Bearer {KEY}"}
+            )
+            assert good.status_code == 200
+            assert KEY not in httpx.get(f"{url}/info", headers={"X-API-Key": KEY}).text
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    text = log.read_text()
+    assert "SERVE_KEY" in text and '"POST /predict HTTP/1.1" 401' in text  # the access log ran
+    assert KEY not in text and KEY not in " ".join(cmd)
+
+
+def test_serve_cli_refuses_an_unset_key_variable_and_warns_off_loopback(tfidf_model, monkeypatch):
+    import uvicorn
+    from click.testing import CliRunner
+
+    from tutorloop.cli.main import cli
+
+    started: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(kw))
+    monkeypatch.delenv("SERVE_KEY", raising=False)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["serve", str(tfidf_model), "--api-key-env", "SERVE_KEY"])
+    assert r.exit_code != 0 and "SERVE_KEY is not set" in str(r.exception) and not started
+    r = runner.invoke(cli, ["serve", str(tfidf_model)])
+    assert r.exit_code == 0 and started[-1]["host"] == "127.0.0.1" and "Warning" not in r.output
+    r = runner.invoke(cli, ["serve", str(tfidf_model), "--host", "0.0.0.0"])
+    assert r.exit_code == 0 and started[-1]["host"] == "0.0.0.0"
+    assert "Warning: serving on 0.0.0.0" in r.output and "--api-key-env" in r.output
+    monkeypatch.setenv("SERVE_KEY", KEY)
+    r = runner.invoke(cli, ["serve", str(tfidf_model), "--host", "0.0.0.0", "--api-key-env", "SERVE_KEY"])
+    assert r.exit_code == 0 and "Warning" not in r.output and KEY not in r.output
+
+
+def _load_driver():
+    """``benchmarks/serve_load.py`` (its bounded async client), imported by path."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).parents[2] / "benchmarks" / "serve_load.py"
+    spec = importlib.util.spec_from_file_location("serve_load", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["serve_load"] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_300_requests_64_in_flight_with_bad_bodies_drop_nothing(tfidf_model):
+    """Not timed: every request is answered, good ones 200, bad ones their 4xx, and the server lives on."""
+    sl = _load_driver()
+    texts, _ = read_labelled(TINY)
+    bodies = sl.payloads(texts, 300, bad_every=5, max_body_bytes=20_000, max_text_chars=2000)
+    kinds = {kind for kind, _ in bodies}
+    assert kinds == set(sl.EXPECTED), kinds  # every bad kind is in the mix
+    server, thread, url = _serve(tfidf_model, max_text_chars=2000, max_body_bytes=20_000, api_key=KEY)
+    try:
+        outcomes, _ = sl.run_load(url, bodies, concurrency=64, headers={"X-API-Key": KEY})
+        assert len(outcomes) == 300
+        assert [o.kind for o in outcomes] == [k for k, _ in bodies]
+        dropped = [o for o in outcomes if o.status is None]
+        assert not dropped, dropped[:3]
+        statuses = {(o.kind, o.status) for o in outcomes}
+        assert statuses == set(sl.EXPECTED.items()), statuses
+        labels = {"cooking", "sports", "tech", "weather"}
+        for o in outcomes:
+            if o.status == 200:
+                assert {p["label"] for p in o.body["predictions"]} <= labels
+                assert len(o.body["predictions"]) == (8 if o.kind == "batch" else 1)
+            else:
+                assert set(o.body) == {"error", "detail"}, o.body  # the app's JSON errors, never a bare 4xx
+        summary = sl.summarize(outcomes, 1.0)
+        assert summary["dropped"] == summary["server_errors_5xx"] == summary["unexpected"] == 0
+        assert sl.still_serving(url, headers={"X-API-Key": KEY})
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

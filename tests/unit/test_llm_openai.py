@@ -259,3 +259,51 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after("12") == 12.0
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
+
+
+SECRET = "sk-in-url-0123456789"
+
+
+def _echo(request: httpx.Request) -> httpx.Response:
+    """A server that quotes the request's credentials back in its error message."""
+    return httpx.Response(
+        500, json={"error": {"message": f"bad auth {request.headers.get('authorization')} for {request.url}"}}
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://user:{SECRET}@llm.example/v1",
+        f"https://{SECRET}@llm.example/v1",
+        f"https://llm.example/v1?api-key={SECRET}",
+    ],
+)
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.ConnectError(f"cannot connect to https://user:{SECRET}@llm.example/v1"),
+        httpx.ReadTimeout("slow"),
+        _echo,
+        httpx.Response(401, json={"error": {"message": f"key {SECRET} rejected"}}),
+        httpx.Response(404, text=f"no route for {SECRET}"),
+        httpx.Response(200, text=f"<html>{SECRET}</html>"),
+    ],
+)
+def test_credentials_in_the_base_url_or_key_never_reach_messages(
+    url: str, answer: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_LLM_KEY", SECRET)
+    llm = OpenAICompatLLM(
+        "m",
+        base_url=url,
+        api_key_env="TEST_LLM_KEY",
+        transport=httpx.MockTransport(Script(answer)),
+        max_retries=0,
+        sleep=lambda s: None,
+    )
+    with pytest.raises(LLMError) as info:
+        llm.structured("x", Label)
+    assert SECRET not in str(info.value) and "llm.example" in str(info.value)
+    assert SECRET not in repr(llm) and SECRET not in json.dumps(llm.describe())
+    assert llm.describe()["base_url"].startswith("https://")

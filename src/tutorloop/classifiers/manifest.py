@@ -43,6 +43,9 @@ FORMAT = "tutorloop-classifier"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CARD = "README.md"
+# Every file a predictor of a built-in kind reads. Each must be listed (with its sha256) in the manifest
+# when it is present: otherwise a manifest that drops a file's entry would let an unchecked file load.
+MODEL_FILES = ("model.skops", "encoder.onnx", "tokenizer.json", "head.json", "vectors.npy")
 
 _LIBRARIES = (
     "numpy",
@@ -188,7 +191,24 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
             f"{root} has unknown kind {manifest['kind']!r}; expected one of {', '.join(registry.names())}."
         )
     _check_types(manifest, mpath)
-    for name, digest in manifest["files"].items():
+    files = manifest["files"]
+    if len(manifest["labels"]) < 2:
+        raise ArtifactError(
+            f"{mpath}: 'labels' is not a list of at least two labels; the manifest is corrupt."
+        )
+    for name in files:
+        if name != Path(name).name or name in ("", ".", "..", MANIFEST, CARD):
+            raise ArtifactError(
+                f"{mpath} lists {name!r} as a model file; model files are plain names inside the model "
+                "directory. The manifest is corrupt or was tampered with."
+            )
+    unlisted = sorted(n for n in MODEL_FILES if n not in files and (root / n).exists())
+    if unlisted:
+        raise ArtifactError(
+            f"{root} holds {', '.join(unlisted)}, which {MANIFEST} does not list with a checksum, so it "
+            "cannot be checked. The manifest was edited or the file was added: re-save the model."
+        )
+    for name, digest in files.items():
         fpath = root / name
         if not fpath.is_file():
             raise ArtifactError(f"{root} is incomplete: {name} is missing. Re-save the model.")

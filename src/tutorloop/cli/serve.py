@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
 
 import click
@@ -11,7 +13,12 @@ from ..errors import ConfigError
 
 @click.command("serve")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind. Anything but loopback exposes the model to the network: use --api-key-env.",
+)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--max-batch", default=256, show_default=True, type=click.IntRange(1), help="Texts per request."
@@ -19,6 +26,13 @@ from ..errors import ConfigError
 @click.option("--max-text-chars", default=100_000, show_default=True, type=click.IntRange(1))
 @click.option("--max-body-bytes", default=4_000_000, show_default=True, type=click.IntRange(1))
 @click.option("--threads", default=None, type=click.IntRange(1, 256), help="onnxruntime threads.")
+@click.option(
+    "--api-key-env",
+    metavar="VAR",
+    default=None,
+    help="Require the API key held in environment variable VAR (Authorization: Bearer KEY, or "
+    "X-API-Key) on every route but /health. The key itself is never given on the command line.",
+)
 def serve_cmd(
     model_path: Path,
     host: str,
@@ -27,11 +41,26 @@ def serve_cmd(
     max_text_chars: int,
     max_body_bytes: int,
     threads: int | None,
+    api_key_env: str | None,
 ) -> None:
     """Serve MODEL: POST /predict, GET /health, GET /info, docs at /docs.
 
     Example: tutorloop serve model --port 8000 ; curl -d '{"text": "great film"}' localhost:8000/predict
     """
+    api_key = None
+    if api_key_env is not None:
+        api_key = os.environ.get(api_key_env, "").strip() or None
+        if api_key is None:
+            raise ConfigError(
+                f"--api-key-env {api_key_env}: the environment variable {api_key_env} is not set or "
+                f"empty. Put the key in it (export {api_key_env}=...) and start the server again."
+            )
+    if not _is_loopback(host) and api_key is None:
+        click.echo(
+            f"Warning: serving on {host}, which other machines can reach, without an API key: anyone "
+            "who can connect can use the model. Set one with --api-key-env VAR, or bind 127.0.0.1.",
+            err=True,
+        )
     try:
         import uvicorn
 
@@ -46,6 +75,18 @@ def serve_cmd(
         max_text_chars=max_text_chars,
         max_body_bytes=max_body_bytes,
         threads=threads,
+        api_key=api_key,
     )
-    click.echo(f"Serving {model_path} on http://{host}:{port} (docs at /docs)", err=True)
+    auth = f" (API key from ${api_key_env} required)" if api_key else ""
+    click.echo(f"Serving {model_path} on http://{host}:{port}{auth} (docs at /docs)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

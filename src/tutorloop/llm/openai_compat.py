@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -43,6 +43,24 @@ def is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def redact_url(url: str) -> str:
+    """``url`` safe to print or save: credentials (``user:pass@``) and query values become ``***``.
+
+    >>> redact_url("https://user:sk-secret@llm.example/v1?api-key=sk-secret&v=2")
+    'https://***@llm.example/v1?api-key=***&v=***'
+    >>> redact_url("http://127.0.0.1:8080/v1")
+    'http://127.0.0.1:8080/v1'
+    """
+    parts = urlsplit(url)
+    if not (parts.username or parts.password or parts.query):
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.username or parts.password:
+        netloc = "***@" + netloc
+    query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -138,11 +156,12 @@ class OpenAICompatLLM(LLM):
     ):
         super().__init__(model, max_concurrency=max_concurrency or 8, **kwargs)
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.shown_url = redact_url(self.base_url)  # what messages, describe() and repr show
         self.api_key_env = api_key_env or "OPENAI_API_KEY"
         self._api_key = os.environ.get(self.api_key_env) or None
         if self._api_key is None and not is_loopback(self.base_url):
             raise LLMAuthError(
-                f"No API key for {self.base_url}: set the environment variable "
+                f"No API key for {self.shown_url}: set the environment variable "
                 f"{self.api_key_env} (or name another variable with --api-key-env)."
             )
         self.native_schema = native_schema
@@ -205,6 +224,7 @@ class OpenAICompatLLM(LLM):
     # -- the one backend method --------------------------------------------------------------------
     def _complete(self, request: LLMRequest) -> LLMResponse:
         url = f"{self.base_url}/chat/completions"
+        shown = f"{self.shown_url}/chat/completions"
         last: LLMError | None = None
         attempt = 0
         while attempt <= self.max_retries:
@@ -214,12 +234,12 @@ class OpenAICompatLLM(LLM):
                 response = self._client.post(url, json=self._body(request), headers=self._headers())
             except httpx.TimeoutException:
                 last = LLMConnectionError(
-                    f"{url} timed out after {attempt + 1} attempt(s); the server is "
+                    f"{shown} timed out after {attempt + 1} attempt(s); the server is "
                     "slow or overloaded: retry later or raise the timeout."
                 )
             except httpx.TransportError as exc:
                 last = LLMConnectionError(
-                    f"Cannot reach {self.base_url} ({type(exc).__name__}: {exc}). "
+                    f"Cannot reach {self.shown_url} ({type(exc).__name__}: {self._scrub(str(exc))}). "
                     "Is the server running and the --base-url right?"
                 )
             else:
@@ -232,8 +252,8 @@ class OpenAICompatLLM(LLM):
                     return reply
                 if status in (401, 403):
                     raise LLMAuthError(
-                        f"{self.base_url} rejected the API key (HTTP {status}: "
-                        f"{_error_message(response)}). Check {self.api_key_env}.",
+                        f"{self.shown_url} rejected the API key (HTTP {status}: "
+                        f"{self._server_says(response)}). Check {self.api_key_env}.",
                         status=status,
                     )
                 if status == 400 and self.native_schema and _says_response_format_unsupported(response):
@@ -242,8 +262,8 @@ class OpenAICompatLLM(LLM):
                 if status == 429:
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
                     last = LLMRateLimitError(
-                        f"{self.base_url} kept answering 429 (rate limited): "
-                        f"{_error_message(response)}. Lower --max-concurrency, set "
+                        f"{self.shown_url} kept answering 429 (rate limited): "
+                        f"{self._server_says(response)}. Lower --max-concurrency, set "
                         "--requests-per-minute / --tokens-per-minute, or retry later.",
                         status=429,
                         retry_after=retry_after,
@@ -256,32 +276,47 @@ class OpenAICompatLLM(LLM):
                     continue
                 if status >= 500:
                     last = LLMServerError(
-                        f"{self.base_url} kept failing with HTTP {status}: {_error_message(response)}.",
+                        f"{self.shown_url} kept failing with HTTP {status}: {self._server_says(response)}.",
                         status=status,
                     )
                 else:
-                    raise LLMError(f"{url} answered HTTP {status}: {_error_message(response)}", status=status)
+                    raise LLMError(
+                        f"{shown} answered HTTP {status}: {self._server_says(response)}", status=status
+                    )
             if attempt < self.max_retries:
                 self._sleep(self._wait(attempt))
             attempt += 1
         assert last is not None
         raise last
 
+    def _scrub(self, text: str) -> str:
+        """``text`` without the API key or the base URL's credentials (a server may echo them back)."""
+        text = text.replace(self.base_url, self.shown_url)
+        parts = urlsplit(self.base_url)
+        secrets = (self._api_key, parts.password, parts.username, *(v for _, v in parse_qsl(parts.query)))
+        for secret in secrets:
+            if secret and len(secret) >= 6:  # shorter ones ("user", "1") would mangle ordinary words
+                text = text.replace(secret, "***")
+        return text
+
+    def _server_says(self, response: httpx.Response) -> str:
+        return self._scrub(_error_message(response))
+
     def _parse(self, response: httpx.Response, latency: float) -> LLMResponse:
         try:
             data = response.json()
         except ValueError as exc:
             raise LLMError(
-                f"{self.base_url} sent a truncated or non-JSON reply (HTTP 200, "
-                f"{len(response.content)} bytes, starting {response.text[:80]!r})."
+                f"{self.shown_url} sent a truncated or non-JSON reply (HTTP 200, "
+                f"{len(response.content)} bytes, starting {self._scrub(response.text[:80])!r})."
             ) from exc
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise LLMError(
-                f"{self.base_url} replied without choices[0].message.content; is it an "
-                f"OpenAI-compatible /chat/completions endpoint? Got: {str(data)[:150]}"
+                f"{self.shown_url} replied without choices[0].message.content; is it an "
+                f"OpenAI-compatible /chat/completions endpoint? Got: {self._scrub(str(data)[:150])}"
             ) from exc
         usage = data.get("usage") or {}
         return LLMResponse(
@@ -298,7 +333,7 @@ class OpenAICompatLLM(LLM):
         return {
             "backend": self.backend,
             "model": self.model,
-            "base_url": self.base_url,
+            "base_url": self.shown_url,
             "api_key_env": self.api_key_env,
             "api_key_set": self._api_key is not None,
             "native_schema": self.native_schema,
@@ -312,4 +347,4 @@ class OpenAICompatLLM(LLM):
             self._client.close()
 
     def __repr__(self) -> str:
-        return f"OpenAICompatLLM(model={self.model!r}, base_url={self.base_url!r})"
+        return f"OpenAICompatLLM(model={self.model!r}, base_url={self.shown_url!r})"

@@ -189,9 +189,11 @@ def _resumed_base_url(given: str | None, saved_config: dict[str, Any], llm_spec:
     if llm_spec and llm_spec.partition(":")[0] != backend:
         saved = None
     if given and saved and given.rstrip("/") != saved.rstrip("/"):
+        from ..llm.openai_compat import redact_url
+
         warnings.warn(
-            f"This run used --base-url {saved}; it now goes on with {given}. Replies already stored are "
-            "kept; new requests go to the new server.",
+            f"This run used --base-url {saved}; it now goes on with {redact_url(given)}. Replies already "
+            "stored are kept; new requests go to the new server.",
             stacklevel=3,
         )
     return given or saved

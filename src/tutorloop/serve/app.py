@@ -4,6 +4,10 @@ Endpoints: ``POST /predict`` (``{"text": ...}`` or ``{"texts": [...]}``), ``GET 
 and the OpenAPI docs at ``/docs``. Requests over the limits get 413, invalid ones 422, always with a JSON
 ``{"error", "detail"}`` body; the server keeps serving.
 
+With ``api_key`` set, every request except ``GET /health`` (the liveness probe) must carry
+``Authorization: Bearer KEY`` or ``X-API-Key: KEY``; otherwise 401 ``{"error": "Unauthorized"}`` with a
+``WWW-Authenticate`` header. The key is compared in constant time and never logged or returned.
+
 >>> from tutorloop.serve.app import create_app
 >>> app = create_app("path/to/model")          # doctest: +SKIP
 >>> import uvicorn; uvicorn.run(app, port=8000)  # doctest: +SKIP
@@ -11,6 +15,7 @@ and the OpenAPI docs at ``/docs``. Requests over the limits get 413, invalid one
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +57,29 @@ def _error(status: int, error: str, detail: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": error, "detail": detail})
 
 
+def _presented_key(request: Request) -> bytes | None:
+    """The key a request carries (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``), as raw bytes."""
+    auth = request.headers.get("authorization")
+    if auth is not None:
+        scheme, _, token = auth.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip().encode("latin-1")  # headers arrive latin-1 decoded: back to the wire bytes
+    key = request.headers.get("x-api-key")
+    return key.strip().encode("latin-1") if key and key.strip() else None
+
+
+def _unauthorized(missing: bool) -> JSONResponse:
+    challenge = 'Bearer realm="tutorloop"' + ("" if missing else ', error="invalid_token"')
+    detail = (
+        "This server needs an API key: send Authorization: Bearer KEY (or X-API-Key: KEY)."
+        if missing
+        else "The API key is not valid."
+    )
+    response = _error(401, "Unauthorized", detail)
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
 def create_app(
     model_path: str | Path,
     *,
@@ -59,6 +87,7 @@ def create_app(
     max_text_chars: int = 100_000,
     max_body_bytes: int = 4_000_000,
     threads: int | None = None,
+    api_key: str | None = None,
 ) -> FastAPI:
     """Build the FastAPI app serving the model at ``model_path``.
 
@@ -67,7 +96,9 @@ def create_app(
         max_text_chars: longest text accepted (longer -> 413).
         max_body_bytes: largest request body (larger -> 413).
         threads: onnxruntime threads for embed/setfit models.
+        api_key: when set (non-empty), every route but ``GET /health`` needs this key (401 otherwise).
     """
+    expected = api_key.encode("utf-8") if api_key else None
     model = load(model_path, threads=threads)
     manifest = model.manifest
     labels = [str(c) for c in model.classes_]
@@ -78,7 +109,13 @@ def create_app(
     )
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
+    async def guard(request: Request, call_next: Any) -> Any:
+        """The API key first (when set), then the body limit."""
+        if expected is not None and not (request.method == "GET" and request.url.path == "/health"):
+            # before the body is read: an unauthenticated client cannot make the server buffer anything
+            presented = _presented_key(request)
+            if presented is None or not hmac.compare_digest(presented, expected):
+                return _unauthorized(presented is None)
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body_bytes:
             return _error(
@@ -97,7 +134,7 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        names = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed"}
+        names = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed"}
         return _error(exc.status_code, names.get(exc.status_code, "HTTPError"), exc.detail)
 
     @app.exception_handler(TutorloopError)
@@ -129,9 +166,10 @@ def create_app(
                 "max_text_chars": max_text_chars,
                 "max_body_bytes": max_body_bytes,
             },
+            "auth": "api-key" if expected is not None else None,
         }
 
-    @app.post("/predict", response_model=PredictResponse, responses={413: {}, 422: {}})
+    @app.post("/predict", response_model=PredictResponse, responses={401: {}, 413: {}, 422: {}})
     def predict(req: PredictRequest) -> Any:
         """Classify ``text`` or ``texts``; returns labels and per-label probabilities."""
         texts = [req.text] if req.text is not None else list(req.texts or [])
