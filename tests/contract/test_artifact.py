@@ -209,7 +209,7 @@ def _other_digest(manifest):
         (_drop_entry, "does not list with a checksum"),
         (_traversal, "plain names"),
         (_absolute, "plain names"),
-        (_files_a_list, "not a map of file name to sha256"),
+        (_files_a_list, "must be a mapping of file name to sha256"),
         (_drop_a_label, "the model has 4 classes but the manifest lists 3"),
         (_other_kind, "head.json is missing or corrupt"),
         (_other_digest, "does not match its checksum"),

@@ -238,13 +238,6 @@ def _check_types(manifest: dict[str, Any], mpath: Path) -> None:
         isinstance(k, str) and isinstance(v, str) for k, v in files.items()
     ):
         raise bad("files", "a mapping of file name to sha256")
-    for name in files:
-        parts = Path(name).parts
-        if not name or Path(name).is_absolute() or ".." in parts:
-            raise ArtifactError(
-                f"{mpath}: file name {name!r:.60} points outside the model directory; the manifest is "
-                "corrupt or was edited. Re-train or re-save the model."
-            )
     for field in _MAPPINGS:
         if field in manifest and not isinstance(manifest[field], dict):
             raise bad(field, "a mapping")
