@@ -176,20 +176,22 @@ def train_round(
     round_idx: int,
     *,
     started: float,
-    tokens_before: int,
     decided_by: str,
     diagnosis: str,
     actions: list[dict[str, Any]],
 ) -> tuple[Any, RoundRecord]:
     """Train and evaluate round ``round_idx``, save its model if it is the best round so far, and store
-    its record (with the analysis). ``started``/``tokens_before``: when the round began and the tokens
-    used by then. Returns the fitted model and the record (without the analysis)."""
+    its record (with the analysis). ``started``: when the round began (in this process). The round's
+    ``tokens`` are those spent since the previous round's record, so a round resumed after a crash counts
+    what it spent before the crash too. Returns the fitted model and the record (without the analysis)."""
     with ctx.ui.phase(f"Round {round_idx}: training", 1) as advance:
         model, analysis = train_and_evaluate(ctx, classifier, round_idx)
         advance()
     m = analysis["metrics"]
     log_loss = m.get("log_loss")
     train_all = ctx.store.examples(split="train", status=None)
+    earlier = [h for h in ctx.store.rounds() if h["round"] < round_idx]
+    tokens_before = earlier[-1]["tokens_total"] if earlier else 0
     record: RoundRecord = {
         "round": round_idx,
         "accuracy": m["accuracy"],
