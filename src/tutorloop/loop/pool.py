@@ -149,17 +149,16 @@ def teacher_label(
     ctx: Context, pool: PoolState, idx: list[int], *, key: str, round_idx: int, description: str
 ) -> int:
     """The teacher labels pool texts ``idx`` blind; they become training examples (origin ``pool``).
-    Batches already done (job keys ``<key>:<n>``) are skipped. Returns how many texts were labelled now."""
+    Batches already done (job keys ``<key>:<n>``) are skipped. Returns how many texts all the batches
+    labelled, those a run stopped before a resume included."""
     names = ctx.task.label_names
     if ctx.config.label_shortlist:  # batch texts that share their nearest label: shorter shortlists
         idx = sorted(idx, key=lambda i: int(pool.prior[i]))
     batches = [list(b) for b in chunks(idx, ctx.config.verify_batch or 1)]
     todo = [(f"{key}:{n}", b) for n, b in enumerate(batches) if ctx.store.job_result(f"{key}:{n}") is None]
     jobs = label_jobs(ctx, pool, [b for _, b in todo], "label-pool")
-    done = 0
 
     def store(item: tuple[str, list[int]], reply: Any) -> None:
-        nonlocal done
         job_key, batch = item
         rows = []
         if not isinstance(reply, LLMOutputError):
@@ -180,10 +179,9 @@ def teacher_label(
                 )
         ctx.dedup.seed([r.text for r in rows])
         ctx.store.add_examples(rows, job=job_key, result=len(rows))
-        done += len(rows)
 
     run_jobs(ctx, jobs, todo, description, store)
-    return done
+    return sum(int(ctx.store.job_result(f"{key}:{n}") or 0) for n in range(len(batches)))
 
 
 def label_jobs(ctx: Context, pool: PoolState | None, batches: list[list[int]], purpose: str) -> list[Any]:
