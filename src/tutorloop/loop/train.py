@@ -25,7 +25,7 @@ from ..evaluation.analysis import (
     is_better,
 )
 from .context import Context
-from .pool import SELF, label_anchors, pool_validation, trusted_mask
+from .pool import SELF, label_anchors, pool_validation, save_student, trusted_mask
 
 SELF_WEIGHTS = (0.0, 0.1, 0.3, 1.0)
 """Weights tried for self-labelled examples when ``self_label_weight`` is None (0 = left out; 1 = as much
@@ -187,6 +187,8 @@ def train_round(
     with ctx.ui.phase(f"Round {round_idx}: training", 1) as advance:
         model, analysis = train_and_evaluate(ctx, classifier, round_idx)
         advance()
+    if ctx.pool is not None:  # before the record: a resumed run plans its next label_pool from this student
+        save_student(ctx.run_dir, round_idx, ctx.pool.student_proba)
     m = analysis["metrics"]
     log_loss = m.get("log_loss")
     train_all = ctx.store.examples(split="train", status=None)
