@@ -112,11 +112,11 @@ class _Loop:
         if not ctx.store.rounds():
             self._train(0, t0, decided_by="curation", diagnosis="", actions=[])
         for round_idx in range(1, ctx.config.max_rounds + 1):
+            if self._recorded(round_idx):  # a resumed run: this round went ahead, so nothing stopped it
+                continue
             stopped = self._should_stop(round_idx)
             if stopped:
                 break
-            if self._recorded(round_idx):
-                continue
             stopped = self._refine_round(round_idx)
             if stopped and not self._recorded(round_idx):
                 break
