@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from tutorloop.llm import FakeLLM, ResponseCache
+from tutorloop.llm import FakeLLM, Ledger, ResponseCache
 from tutorloop.llm.cache import default_cache_path
 from tutorloop.types import LLMRequest, LLMResponse, Message
 
@@ -157,3 +157,52 @@ def test_a_full_disk_skips_caching_with_a_warning_and_keeps_the_reply(tmp_path: 
     with pytest.warns(UserWarning, match=r"Could not write the LLM response cache .*c\.sqlite"):
         reply = llm.structured("Great film", Label)
     assert len(reply.label) == 50_000 and len(cache) == 0
+
+
+def test_a_reply_cached_but_never_ledgered_is_counted_once_when_next_used(tmp_path: Path) -> None:
+    # a process killed between cache.put and the ledger row leaves a paid reply that no ledger counted
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    key = BASE.key("fake", "fake")
+    reply = LLMResponse(text='{"label":"pos"}', model="fake", prompt_tokens=7, completion_tokens=3)
+    cache.put(key, reply, recorded=False)
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    llm = FakeLLM(responder=lambda req: {"label": "neg"}, cache=cache).recording_to(ledger)
+    assert llm.complete(BASE).text == '{"label":"pos"}'  # from the cache: not paid again
+    assert llm.complete(BASE).text == '{"label":"pos"}'
+    assert [e.cached for e in ledger.entries] == [False, True]  # counted once, as paid
+    assert ledger.summary()["total_tokens"] == 10
+    assert Ledger(tmp_path / "ledger.jsonl").summary()["total_tokens"] == 10
+    again = cache.get(key)
+    assert again is not None and again.cached
+
+
+def test_a_reply_ledgered_but_not_marked_is_not_counted_twice(tmp_path: Path) -> None:
+    # killed after the ledger row, before the cache noted it: the run's ledger already counts it
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    llm = FakeLLM(responder=lambda req: {"label": "pos"}, cache=cache)
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    first = llm.recording_to(ledger).complete(BASE)
+    key = BASE.key("fake", "fake")
+    cache.put(key, first, recorded=False)  # as it stood between the ledger row and mark_recorded
+    resumed = Ledger(tmp_path / "ledger.jsonl")
+    llm2 = FakeLLM(responder=lambda req: {"label": "neg"}, cache=cache).recording_to(resumed)
+    assert llm2.complete(BASE).text == first.text
+    assert [e.cached for e in resumed.entries] == [False, True]
+    assert llm2.requests == []
+
+
+def test_a_cache_without_the_recorded_column_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE replies (key TEXT PRIMARY KEY, model TEXT, text TEXT, prompt_tokens INTEGER,"
+            " completion_tokens INTEGER, latency_s REAL, created REAL DEFAULT (unixepoch()))"
+        )
+        db.execute(
+            "INSERT INTO replies (key, model, text, prompt_tokens, completion_tokens, latency_s)"
+            " VALUES ('k', 'm', 'hi', 1, 1, 0.0)"
+        )
+    hit = ResponseCache(path).get("k")
+    assert hit is not None and hit.cached and hit.text == "hi"

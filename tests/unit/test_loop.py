@@ -259,6 +259,9 @@ def test_resume_after_crash_pays_nothing_again(tmp_path: Path) -> None:
     assert len(llm2.requests) <= total - answered
     assert [h["macro_f1"] for h in resumed.history] == [h["macro_f1"] for h in reference.history]
     assert [h["n_train"] for h in resumed.history] == [h["n_train"] for h in reference.history]
+    # a round's tokens are counted from the previous round's record, so the crashed round keeps what it
+    # spent before the crash
+    assert [h["tokens"] for h in resumed.history] == [h["tokens"] for h in reference.history]
 
 
 def test_resumed_finished_run_makes_no_llm_request(tmp_path: Path) -> None:

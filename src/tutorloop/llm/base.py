@@ -126,14 +126,22 @@ class LLM(ABC):
 
     # -- shared machinery --------------------------------------------------------------------------
     def complete(self, request: LLMRequest, *, purpose: str = "") -> LLMResponse:
-        """One reply, from the cache when this exact request was answered before."""
+        """One reply, from the cache when this exact request was answered before.
+
+        A new reply goes into the cache first (a crash after the call never pays for it again), then into
+        the ledgers, then the cache notes it was counted. A crash between the cache and the ledger leaves
+        a paid reply no ledger counted: its next use is recorded as paid (``cached: false``), unless this
+        LLM's ledger already holds a paid row for it (the crash came after the ledger row)."""
         key = request.key(self.backend, self.model)
         response = self.cache.get(key) if self.cache is not None else None
+        counted_now = response is None or not response.cached
         if response is None:
             response = self._complete(request)
             response.cached = False
             if self.cache is not None:
-                self.cache.put(key, response)
+                self.cache.put(key, response, recorded=False)
+        elif not response.cached and self.ledger.has_paid(key):
+            response.cached = True
         for ledger in (self.ledger, *self._also):
             ledger.record(
                 backend=self.backend,
@@ -143,7 +151,10 @@ class LLM(ABC):
                 completion_tokens=response.completion_tokens,
                 latency_s=response.latency_s,
                 cached=response.cached,
+                key=key,
             )
+        if counted_now and self.cache is not None:
+            self.cache.mark_recorded(key)
         return response
 
     def structured(

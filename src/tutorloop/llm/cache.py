@@ -2,6 +2,10 @@
 
 Keys are :meth:`tutorloop.types.LLMRequest.key` (sha256 of the whole request plus backend and model).
 Only reply text and token counts are stored: never headers, API keys or base URLs.
+
+A reply is put in the cache before any ledger records it (so a crash after the call never pays for it
+again), marked ``recorded = 0`` until :meth:`ResponseCache.mark_recorded`: a crash between the two leaves
+a paid reply no ledger counted, and its next use counts it (see :meth:`tutorloop.llm.base.LLM.complete`).
 """
 
 from __future__ import annotations
@@ -54,28 +58,41 @@ class ResponseCache:
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT, text TEXT,"
             " prompt_tokens INTEGER, completion_tokens INTEGER, latency_s REAL,"
-            " created REAL DEFAULT (unixepoch()))"
+            " created REAL DEFAULT (unixepoch()), recorded INTEGER NOT NULL DEFAULT 1)"
         )
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(replies)")}
+        if "recorded" not in columns:  # a cache written before the column existed: all its rows counted
+            self._conn.execute("ALTER TABLE replies ADD COLUMN recorded INTEGER NOT NULL DEFAULT 1")
         self._conn.commit()
 
     def get(self, key: str) -> LLMResponse | None:
+        """The stored reply, or None. Its ``cached`` is False when no ledger has counted it yet (it was
+        put with ``recorded=False`` and the process died before :meth:`mark_recorded`): it was paid for,
+        and whoever uses it next counts it."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT model, text, prompt_tokens, completion_tokens, latency_s FROM replies WHERE key=?",
+                "SELECT model, text, prompt_tokens, completion_tokens, latency_s, recorded FROM replies"
+                " WHERE key=?",
                 (key,),
             ).fetchone()
         if row is None:
             return None
-        model, text, pt, ct, lat = row
+        model, text, pt, ct, lat, recorded = row
         return LLMResponse(
-            text=text, model=model, prompt_tokens=pt, completion_tokens=ct, latency_s=lat, cached=True
+            text=text,
+            model=model,
+            prompt_tokens=pt,
+            completion_tokens=ct,
+            latency_s=lat,
+            cached=bool(recorded),
         )
 
-    def put(self, key: str, response: LLMResponse) -> None:
-        """Store a reply. When the disk is full or the file read-only, warn and go on without it: the
-        reply is still used, and the cache only saves a repeat of the call."""
+    def put(self, key: str, response: LLMResponse, *, recorded: bool = True) -> None:
+        """Store a reply (``recorded=False``: a ledger has not counted it yet, see :meth:`mark_recorded`).
+        When the disk is full or the file read-only, warn and go on without it: the reply is still used,
+        and the cache only saves a repeat of the call."""
         try:
-            self._put(key, response)
+            self._put(key, response, recorded)
         except sqlite3.OperationalError as exc:
             if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF not in _STORAGE_FAILURES:
                 raise
@@ -85,11 +102,12 @@ class ResponseCache:
                 stacklevel=2,
             )
 
-    def _put(self, key: str, response: LLMResponse) -> None:
+    def _put(self, key: str, response: LLMResponse, recorded: bool) -> None:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO replies"
-                " (key, model, text, prompt_tokens, completion_tokens, latency_s) VALUES (?,?,?,?,?,?)",
+                " (key, model, text, prompt_tokens, completion_tokens, latency_s, recorded)"
+                " VALUES (?,?,?,?,?,?,?)",
                 (
                     key,
                     response.model,
@@ -97,9 +115,20 @@ class ResponseCache:
                     response.prompt_tokens,
                     response.completion_tokens,
                     response.latency_s,
+                    int(recorded),
                 ),
             )
             self._conn.commit()
+
+    def mark_recorded(self, key: str) -> None:
+        """Note that a ledger has counted the reply under ``key`` (later uses are free cache hits)."""
+        try:
+            with self._lock:
+                self._conn.execute("UPDATE replies SET recorded = 1 WHERE key = ? AND recorded = 0", (key,))
+                self._conn.commit()
+        except sqlite3.OperationalError as exc:
+            if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF not in _STORAGE_FAILURES:
+                raise
 
     def __len__(self) -> int:
         with self._lock:

@@ -24,6 +24,7 @@ class LedgerEntry:
     cached: bool
     cost_usd: float
     time: float
+    key: str = ""  # the request's cache key (rows written before it was recorded have none)
 
 
 class Ledger:
@@ -36,6 +37,7 @@ class Ledger:
         self.path = Path(path) if path is not None else None
         self.cost_per_1k = cost_per_1k
         self.entries: list[LedgerEntry] = []
+        self._paid: set[str] = set()  # request keys of the paid (not cached) rows
         self._lock = threading.Lock()
         if self.path is not None and self.path.exists():
             self._load(self.path)
@@ -49,7 +51,7 @@ class Ledger:
         for i, line in enumerate(lines):
             try:
                 if line.strip():
-                    self.entries.append(LedgerEntry(**json.loads(line)))
+                    self._add(LedgerEntry(**json.loads(line)))
             except (ValueError, TypeError) as exc:
                 if any(rest.strip() for rest in lines[i + 1 :]):
                     raise DataError(
@@ -78,6 +80,7 @@ class Ledger:
         completion_tokens: int,
         latency_s: float,
         cached: bool,
+        key: str = "",
     ) -> LedgerEntry:
         price_in, price_out = self.cost_per_1k
         cost = 0.0 if cached else (prompt_tokens * price_in + completion_tokens * price_out) / 1000
@@ -91,14 +94,25 @@ class Ledger:
             cached,
             round(cost, 6),
             time.time(),
+            key,
         )
         with self._lock:
-            self.entries.append(entry)
+            self._add(entry)
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(asdict(entry)) + "\n")
         return entry
+
+    def _add(self, entry: LedgerEntry) -> None:
+        self.entries.append(entry)
+        if entry.key and not entry.cached:
+            self._paid.add(entry.key)
+
+    def has_paid(self, key: str) -> bool:
+        """Whether a paid (not cached) row for the request ``key`` is recorded."""
+        with self._lock:
+            return key in self._paid
 
     def summary(self) -> dict[str, float | int]:
         """Totals: calls, cache hits, tokens (paid = not cached), seconds spent in the LLM, cost.

@@ -211,9 +211,9 @@ def targeted_jobs(
 
 # -- running --------------------------------------------------------------------------------------------
 def run_generation(ctx: Context, jobs: list[GenJob], description: str) -> dict[str, int]:
-    """Run the jobs not finished yet; store their (deduplicated) texts. Returns counts of kept/raw/failed."""
+    """Run the jobs not finished yet; store their (deduplicated) texts. Returns the counts of raw, kept,
+    refused texts and failed jobs over all ``jobs``, those finished before a resume included."""
     todo = [j for j in jobs if ctx.store.job_result(j.key) is None]
-    stats = {"raw": 0, "kept": 0, "failed": 0, "refused": 0}
     names = {n.lower() for n in ctx.task.label_names}
     rendered: dict[str, Rendered] = {j.key: GENERATE.render_job(ctx.task, ctx.unlabelled, j) for j in todo}
     structured = [GENERATE.job(rendered[j.key], j, ctx.config.temperature) for j in todo]
@@ -239,10 +239,13 @@ def run_generation(ctx: Context, jobs: list[GenJob], description: str) -> dict[s
         ]
         result = {"raw": len(texts) + refused, "kept": len(rows), "refused": refused, "error": error}
         ctx.store.add_examples(rows, job=job.key, result=result)
-        stats["raw"] += len(texts) + refused
-        stats["kept"] += len(rows)
-        stats["refused"] += refused
-        stats["failed"] += error is not None
 
     run_jobs(ctx, structured, todo, description, store)
+    stats = {"raw": 0, "kept": 0, "failed": 0, "refused": 0}
+    for job in jobs:
+        done = ctx.store.job_result(job.key) or {}
+        stats["raw"] += int(done.get("raw", 0))
+        stats["kept"] += int(done.get("kept", 0))
+        stats["refused"] += int(done.get("refused", 0))
+        stats["failed"] += done.get("error") is not None
     return stats

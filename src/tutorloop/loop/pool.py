@@ -18,8 +18,11 @@ Pool texts are stored once, with their pool index and the prior's label in ``att
 
 from __future__ import annotations
 
+import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +53,38 @@ class PoolState:
         """Cosine similarity of every pool text to every label anchor (rows × labels)."""
         assert self.anchors is not None
         return self.embeddings @ self.anchors.T
+
+
+STUDENT_FILE = "pool_student.npz"
+"""The last trained round's probabilities on the pool, in the run folder (see :func:`save_student`)."""
+
+
+def save_student(run_dir: Path, round_idx: int, proba: np.ndarray | None) -> None:
+    """Keep round ``round_idx``'s student probabilities on the pool in the run folder, written whole (temp
+    file, fsync, rename) before the round is recorded, so that a run resumed after it plans its next
+    ``label_pool`` from the same student as an uninterrupted run (see :func:`load_student`)."""
+    if proba is None:
+        return
+    path = run_dir / STUDENT_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, proba=proba, round=np.array(round_idx))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_student(run_dir: Path, round_idx: int, n_texts: int) -> np.ndarray | None:
+    """The student probabilities :func:`save_student` kept for round ``round_idx`` (``None`` when there
+    are none for that round and pool size: the next plan then falls back on the prior's uncertainty)."""
+    try:
+        with np.load(run_dir / STUDENT_FILE) as data:
+            proba = np.asarray(data["proba"])
+            if int(data["round"]) == round_idx and proba.shape[0] == n_texts:
+                return proba
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    return None
 
 
 def label_anchors(task: Task) -> dict[str, str]:
@@ -149,17 +184,16 @@ def teacher_label(
     ctx: Context, pool: PoolState, idx: list[int], *, key: str, round_idx: int, description: str
 ) -> int:
     """The teacher labels pool texts ``idx`` blind; they become training examples (origin ``pool``).
-    Batches already done (job keys ``<key>:<n>``) are skipped. Returns how many texts were labelled now."""
+    Batches already done (job keys ``<key>:<n>``) are skipped. Returns how many texts all the batches
+    labelled, those a run stopped before a resume included."""
     names = ctx.task.label_names
     if ctx.config.label_shortlist:  # batch texts that share their nearest label: shorter shortlists
         idx = sorted(idx, key=lambda i: int(pool.prior[i]))
     batches = [list(b) for b in chunks(idx, ctx.config.verify_batch or 1)]
     todo = [(f"{key}:{n}", b) for n, b in enumerate(batches) if ctx.store.job_result(f"{key}:{n}") is None]
     jobs = label_jobs(ctx, pool, [b for _, b in todo], "label-pool")
-    done = 0
 
     def store(item: tuple[str, list[int]], reply: Any) -> None:
-        nonlocal done
         job_key, batch = item
         rows = []
         if not isinstance(reply, LLMOutputError):
@@ -180,10 +214,9 @@ def teacher_label(
                 )
         ctx.dedup.seed([r.text for r in rows])
         ctx.store.add_examples(rows, job=job_key, result=len(rows))
-        done += len(rows)
 
     run_jobs(ctx, jobs, todo, description, store)
-    return done
+    return sum(int(ctx.store.job_result(f"{key}:{n}") or 0) for n in range(len(batches)))
 
 
 def label_jobs(ctx: Context, pool: PoolState | None, batches: list[list[int]], purpose: str) -> list[Any]:

@@ -108,16 +108,15 @@ class _Loop:
         ctx = self.ctx
         stopped = ""
         t0 = time.monotonic()
-        tokens0 = ctx.budget.tokens_used()
         self.topics = curate(ctx)
         if not ctx.store.rounds():
-            self._train(0, t0, tokens0, decided_by="curation", diagnosis="", actions=[])
+            self._train(0, t0, decided_by="curation", diagnosis="", actions=[])
         for round_idx in range(1, ctx.config.max_rounds + 1):
+            if self._recorded(round_idx):  # a resumed run: this round went ahead, so nothing stopped it
+                continue
             stopped = self._should_stop(round_idx)
             if stopped:
                 break
-            if self._recorded(round_idx):
-                continue
             stopped = self._refine_round(round_idx)
             if stopped and not self._recorded(round_idx):
                 break
@@ -137,7 +136,7 @@ class _Loop:
     def _refine_round(self, round_idx: int) -> str:
         """Decide, execute, verify, train; returns why the run stops ("" to go on)."""
         ctx = self.ctx
-        t0, tokens0 = time.monotonic(), ctx.budget.tokens_used()
+        t0 = time.monotonic()
         reason = ctx.budget.exhausted()
         if reason:
             return reason
@@ -160,17 +159,14 @@ class _Loop:
         self._train(
             round_idx,
             t0,
-            tokens0,
             decided_by=decided_by(decisions),
             diagnosis=diagnosis,
             actions=[d.to_dict() for d in decisions],
         )
         return stop
 
-    def _train(self, round_idx: int, t0: float, tokens0: int, **record: Any) -> None:
-        model, _ = train_round(
-            self.ctx, self.classifier, round_idx, started=t0, tokens_before=tokens0, **record
-        )
+    def _train(self, round_idx: int, t0: float, **record: Any) -> None:
+        model, _ = train_round(self.ctx, self.classifier, round_idx, started=t0, **record)
         self.models[round_idx] = model
 
     def _should_stop(self, round_idx: int) -> str:

@@ -29,7 +29,7 @@ from ..llm.base import LLM
 from ..llm.ledger import Ledger
 from .config import LoopConfig
 from .context import UI, Budget, Context
-from .pool import open_pool
+from .pool import load_student, open_pool
 from .task import Task
 from .train import recover_model
 from .userdata import check_user_files, read_unlabelled
@@ -156,6 +156,9 @@ def open_context(setup: RunSetup, llm: LLM, *, progress: bool = True) -> Context
     if task.unlabelled is not None:
         ctx.unlabelled = read_unlabelled(ctx)
         ctx.pool = open_pool(ctx)
+        rounds = store.rounds()
+        if ctx.pool is not None and rounds:  # the student of the last round, as an unbroken run has it
+            ctx.pool.student_proba = load_student(run_dir, rounds[-1]["round"], len(ctx.unlabelled))
     return ctx
 
 

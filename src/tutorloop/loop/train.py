@@ -25,7 +25,7 @@ from ..evaluation.analysis import (
     is_better,
 )
 from .context import Context
-from .pool import SELF, label_anchors, pool_validation, trusted_mask
+from .pool import SELF, label_anchors, pool_validation, save_student, trusted_mask
 
 SELF_WEIGHTS = (0.0, 0.1, 0.3, 1.0)
 """Weights tried for self-labelled examples when ``self_label_weight`` is None (0 = left out; 1 = as much
@@ -176,20 +176,24 @@ def train_round(
     round_idx: int,
     *,
     started: float,
-    tokens_before: int,
     decided_by: str,
     diagnosis: str,
     actions: list[dict[str, Any]],
 ) -> tuple[Any, RoundRecord]:
     """Train and evaluate round ``round_idx``, save its model if it is the best round so far, and store
-    its record (with the analysis). ``started``/``tokens_before``: when the round began and the tokens
-    used by then. Returns the fitted model and the record (without the analysis)."""
+    its record (with the analysis). ``started``: when the round began (in this process). The round's
+    ``tokens`` are those spent since the previous round's record, so a round resumed after a crash counts
+    what it spent before the crash too. Returns the fitted model and the record (without the analysis)."""
     with ctx.ui.phase(f"Round {round_idx}: training", 1) as advance:
         model, analysis = train_and_evaluate(ctx, classifier, round_idx)
         advance()
+    if ctx.pool is not None:  # before the record: a resumed run plans its next label_pool from this student
+        save_student(ctx.run_dir, round_idx, ctx.pool.student_proba)
     m = analysis["metrics"]
     log_loss = m.get("log_loss")
     train_all = ctx.store.examples(split="train", status=None)
+    earlier = [h for h in ctx.store.rounds() if h["round"] < round_idx]
+    tokens_before = earlier[-1]["tokens_total"] if earlier else 0
     record: RoundRecord = {
         "round": round_idx,
         "accuracy": m["accuracy"],
