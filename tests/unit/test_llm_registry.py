@@ -115,6 +115,8 @@ def test_openai_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         get_llm("openai:m", base_url="http://127.0.0.1:1/v1", threads=2)
     with pytest.raises(ConfigError, match="base_url applies to openai"):
         get_llm("local:smollm2", base_url="http://127.0.0.1:1/v1")
+    with pytest.raises(ConfigError, match="max_concurrency=4 applies to openai"):
+        get_llm("local:smollm2", max_concurrency=4)  # refused before any model is loaded
 
 
 def test_entry_point_plugins(monkeypatch: pytest.MonkeyPatch) -> None:

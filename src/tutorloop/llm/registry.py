@@ -119,6 +119,12 @@ def get_llm(
         ):
             if val is not None:
                 raise ConfigError(f"{opt} applies to openai:MODEL backends, not to '{spec}'.")
+        if max_concurrency not in (None, 1):
+            raise ConfigError(
+                f"max_concurrency={max_concurrency} applies to openai:MODEL backends: the embedded model "
+                f"'{spec}' answers one request at a time. Leave it out, or serve the model with parallel "
+                "slots (docs/scale.md) and use openai:MODEL with --base-url."
+            )
         return _local(rest, threads=threads, cache=cache_obj, **kw)
     if name == "openai":
         if threads is not None:
