@@ -380,6 +380,15 @@ def test_pool_rounds_record_and_report_their_trusted_validation_accuracy(
     record = result.history[0]
     # the keyword teacher and the keyword prior agree on every validation text
     assert record["n_trusted"] == record["n_val"] >= 20 and 0.0 <= record["trusted_accuracy"] <= 1.0
+    # text by text, keyed by the validation examples' ids, so that later rounds are compared pairwise
+    hits = record["trusted_hits"]
+    store = Store(result.run_dir / "store.sqlite")
+    try:
+        val_ids = {str(e["id"]) for e in store.examples(split="val")}
+    finally:
+        store.close()
+    assert len(hits) == record["n_trusted"] and set(hits.values()) <= {0, 1} and set(hits) <= val_ids
+    assert sum(hits.values()) / len(hits) == pytest.approx(record["trusted_accuracy"], abs=1e-4)
     assert '"trusted_accuracy"' in (result.run_dir / "rounds.jsonl").read_text()
     assert "trusted validation texts" in (result.run_dir / "report.md").read_text()
 

@@ -8,6 +8,7 @@ examples the classifier finds implausible (candidates for being mislabelled).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from math import comb
 from typing import Any, NotRequired, TypedDict, TypeVar
 
 import numpy as np
@@ -71,6 +72,7 @@ class Analysis(TypedDict):
     self_label_weight: NotRequired[float]
     trusted_accuracy: NotRequired[float]
     n_trusted: NotRequired[int]
+    trusted_hits: NotRequired[dict[str, int]]
 
 
 class RoundRecord(TypedDict):
@@ -96,6 +98,8 @@ class RoundRecord(TypedDict):
     top_confusions: list[Confusion]
     trusted_accuracy: NotRequired[float | None]
     n_trusted: NotRequired[int]
+    #: validation example id -> 1 if the round's student got that trusted text right, else 0
+    trusted_hits: NotRequired[dict[str, int]]
     analysis: NotRequired[Analysis]
 
 
@@ -229,14 +233,33 @@ def implausible_training(
 R = TypeVar("R", bound=Mapping[str, Any])
 
 
+SIGN_TEST_ALPHA = 0.05
+"""How sure a later round must be to replace the kept one on the trusted texts: one-sided sign test."""
+
+
+def sign_test_p(wins: int, losses: int) -> float:
+    """One-sided sign test: the chance of at least ``wins`` of ``wins + losses`` discordant texts going
+    one way if both rounds were equally good.
+
+    >>> round(sign_test_p(3, 0), 3), round(sign_test_p(5, 0), 3), sign_test_p(0, 0)
+    (0.125, 0.031, 1.0)
+    """
+    n = wins + losses
+    return sum(comb(n, k) for k in range(wins, n + 1)) / 2**n if n else 1.0
+
+
 def is_better(candidate: Mapping[str, Any], best: Mapping[str, Any], min_improvement: float) -> bool:
     """Whether a round beats the best so far.
 
-    When both rounds were scored on *trusted* validation texts (``trusted_accuracy``: pool texts whose
-    teacher label agrees with the label prior, see ``loop.pool.trusted_mask``), a higher accuracy there
-    decides, and nothing else: equal scores keep the earlier round. Otherwise: higher validation macro-F1,
-    or, once a (small, synthetic) validation set is all correct so that macro-F1 cannot show progress any
-    more, an equally perfect round with a validation log-loss at least 5% lower.
+    When both rounds were scored text by text on the same *trusted* validation texts (``trusted_hits``:
+    pool texts whose teacher label agrees with the label prior, see ``loop.pool.trusted_mask``), the
+    candidate must get more of them right than the best round does, by a margin a one-sided sign test on
+    the texts where they differ finds unlikely by chance (p ≤ :data:`SIGN_TEST_ALPHA`): a few dozen trusted
+    texts cannot tell a round that gains one of them from noise, and rounds that lean on the prior gain
+    them by construction. With only ``trusted_accuracy`` (records from before ``trusted_hits``), a higher
+    accuracy there decides. Equal or unproven scores keep the earlier round. Otherwise: higher validation
+    macro-F1, or, once a (small, synthetic) validation set is all correct so that macro-F1 cannot show
+    progress any more, an equally perfect round with a validation log-loss at least 5% lower.
 
     >>> is_better({"macro_f1": 0.9}, {"macro_f1": 0.8}, 0.001)
     True
@@ -247,7 +270,18 @@ def is_better(candidate: Mapping[str, Any], best: Mapping[str, Any], min_improve
     >>> is_better({"macro_f1": 0.9, "trusted_accuracy": 0.8}, {"macro_f1": 0.6, "trusted_accuracy": 0.8},
     ...           0.001)
     False
+    >>> old = {"macro_f1": 0.5, "trusted_hits": {str(i): int(i >= 5) for i in range(40)}}
+    >>> is_better({"macro_f1": 0.5, "trusted_hits": {str(i): int(i >= 2) for i in range(40)}}, old, 0.001)
+    False
+    >>> is_better({"macro_f1": 0.5, "trusted_hits": {str(i): 1 for i in range(40)}}, old, 0.001)
+    True
     """
+    new_hits, old_hits = candidate.get("trusted_hits"), best.get("trusted_hits")
+    if new_hits is not None and old_hits is not None:
+        common = new_hits.keys() & old_hits.keys()
+        wins = sum(1 for k in common if new_hits[k] and not old_hits[k])
+        losses = sum(1 for k in common if old_hits[k] and not new_hits[k])
+        return wins > losses and sign_test_p(wins, losses) <= SIGN_TEST_ALPHA
     new_trusted, old_trusted = candidate.get("trusted_accuracy"), best.get("trusted_accuracy")
     if new_trusted is not None and old_trusted is not None:
         return bool(new_trusted > old_trusted + min_improvement)

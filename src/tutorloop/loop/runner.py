@@ -176,7 +176,8 @@ class _Loop:
             return ""
         since = history[-1]["round"] - self._best()["round"]
         if since >= cfg.patience:
-            return f"patience: no better validation macro-F1 for {since} round(s)"
+            score = "trusted validation score" if "trusted_accuracy" in history[-1] else "validation macro-F1"
+            return f"patience: no better {score} for {since} round(s)"
         if round_idx <= cfg.max_rounds:
             return self.ctx.budget.exhausted() or ""
         return ""

@@ -91,6 +91,9 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[A
             hits = np.argmax(val_proba, axis=1) == np.array([labels.index(y) for y in val_labels])
             analysis["trusted_accuracy"] = round(float(hits[trusted].mean()), 4)
             analysis["n_trusted"] = int(trusted.sum())
+            analysis["trusted_hits"] = {
+                str(e["id"]): int(h) for e, h, t in zip(val, hits, trusted, strict=True) if t
+            }
         key = (float(analysis.get("trusted_accuracy", 0.0)), float(analysis["metrics"]["macro_f1"]))
         if best is None or key > best_key:  # ties keep the earlier (lighter) weight
             best, best_key = (model, analysis, w_self, rows), key
@@ -215,6 +218,7 @@ def train_round(
     if "trusted_accuracy" in analysis:
         record["trusted_accuracy"] = analysis["trusted_accuracy"]
         record["n_trusted"] = analysis["n_trusted"]
+        record["trusted_hits"] = analysis["trusted_hits"]
     best = best_round(ctx.store.rounds(), ctx.config.min_improvement)
     if best is None or is_better(record, best, ctx.config.min_improvement):
         save_model(ctx, model, record)  # the model first: a crash before the record retrains this round
