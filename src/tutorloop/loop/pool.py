@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,14 +170,26 @@ def open_pool(ctx: Context) -> PoolState | None:
             'Install it with: pip install "tutorloop[embed]"'
         )
         return None
-    with ctx.ui.phase(f"Embedding {len(ctx.unlabelled):,} unlabelled texts", 1) as advance:
-        # the classifier's default length, so that its training and scoring reuse these embeddings
-        emb = encoder.encode(ctx.unlabelled, max_seq_length=256)
+    parts = chunks(ctx.unlabelled, EMBED_CHUNK)
+    desc = f"Embedding {len(ctx.unlabelled):,} unlabelled texts in batches of {EMBED_CHUNK}"
+    with ctx.ui.phase(desc, len(parts)) as advance:
+        # the classifier's default length, so that its training and scoring reuse these embeddings;
+        # in parts only to show progress (the encoder caches each text's embedding)
+        emb = np.concatenate([_encode_part(encoder, part, advance) for part in parts])
         anchors = encoder.encode(anchor_texts(ctx), max_seq_length=256)
-        advance()
     prior, margin = prior_labels(emb, anchors)
     ctx.ui.line(f"pool: {len(ctx.unlabelled):,} unlabelled texts embedded; prior from label anchors")
     return PoolState(emb, prior, margin, anchors, index={t: i for i, t in enumerate(ctx.unlabelled)})
+
+
+EMBED_CHUNK = 250
+"""Pool texts embedded per progress step."""
+
+
+def _encode_part(encoder: Any, part: Sequence[str], advance: Callable[[], None]) -> np.ndarray:
+    vecs: np.ndarray = encoder.encode(list(part), max_seq_length=256)
+    advance()
+    return vecs
 
 
 def teacher_label(
