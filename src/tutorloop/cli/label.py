@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from .options import given, http_backend_options
+
 
 @click.command("label")
 @click.argument("task_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -22,23 +24,7 @@ import click
 @click.option("--batch", type=click.IntRange(1, 32), default=1, show_default=True, help="Texts per request.")
 @click.option("--resume", is_flag=True, help="Continue an OUTPUT that exists (after a kill or an error).")
 @click.option("--llm", "llm_spec", default="local", show_default=True, help="LLM spec, e.g. openai:MODEL.")
-@click.option("--base-url", default=None, help="Base URL for openai:MODEL backends.")
-@click.option("--api-key-env", default=None, help="Environment variable holding the API key.")
-@click.option(
-    "--max-concurrency", type=click.IntRange(min=1), default=None, help="Requests in flight (openai) [8]."
-)
-@click.option(
-    "--requests-per-minute",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Rate limit (openai): requests a minute.",
-)
-@click.option(
-    "--tokens-per-minute",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Rate limit (openai): tokens a minute.",
-)
+@http_backend_options
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for local models.")
 @click.option("--no-cache", is_flag=True, help="Do not use the LLM response cache.")
 def label_cmd(
@@ -67,14 +53,14 @@ def label_cmd(
     from .signals import exit_code, interruptible
 
     task = Task.from_yaml(task_file)
-    options = {
-        "base_url": base_url,
-        "api_key_env": api_key_env,
-        "max_concurrency": max_concurrency,
-        "requests_per_minute": requests_per_minute,
-        "tokens_per_minute": tokens_per_minute,
-    }
-    llm = get_llm(llm_spec, cache=not no_cache, threads=threads, **{k: v for k, v in options.items() if v})
+    options = given(
+        base_url=base_url,
+        api_key_env=api_key_env,
+        max_concurrency=max_concurrency,
+        requests_per_minute=requests_per_minute,
+        tokens_per_minute=tokens_per_minute,
+    )
+    llm = get_llm(llm_spec, cache=not no_cache, threads=threads, **options)
     try:
         with interruptible():
             result = label_file(

@@ -15,6 +15,7 @@ import click
 
 from ..classifiers import registry
 from ..errors import ConfigError, StorageError
+from .options import given, http_backend_options
 
 # full disk or quota, read-only file system or file, failing disk (EDQUOT: POSIX only)
 _DISK_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS, errno.EACCES, errno.EIO}
@@ -94,31 +95,7 @@ def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option(
     "--llm", "llm_spec", default=None, help="LLM spec: local (default), local:smollm2, openai:MODEL, ..."
 )
-@click.option("--base-url", default=None, help="Base URL for openai:MODEL backends.")
-@click.option(
-    "--api-key-env",
-    default=None,
-    help="Environment variable holding the API key for openai:MODEL [OPENAI_API_KEY; none on loopback].",
-)
-@click.option(
-    "--max-concurrency",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Requests in flight at once for openai:MODEL [8]; match the server's parallel slots "
-    "(vLLM --max-num-seqs, llama.cpp --parallel). Give it again with --resume.",
-)
-@click.option(
-    "--requests-per-minute",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Rate limit for openai:MODEL: requests a minute, spaced evenly over all in flight.",
-)
-@click.option(
-    "--tokens-per-minute",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Rate limit for openai:MODEL: tokens a minute (prompt + completion).",
-)
+@http_backend_options
 @click.option(
     "--classifier",
     default=None,
@@ -182,16 +159,12 @@ def run_cmd(
             dev=DataFile(str(dev)) if dev else task.dev,
             unlabelled=DataFile(str(unlabelled)) if unlabelled else task.unlabelled,
         )
-    extra: dict[str, object] = {
-        k: v
-        for k, v in (
-            ("api_key_env", api_key_env),
-            ("max_concurrency", max_concurrency),
-            ("requests_per_minute", requests_per_minute),
-            ("tokens_per_minute", tokens_per_minute),
-        )
-        if v is not None
-    }
+    extra: dict[str, object] = given(  # base_url: below, since a resumed run reuses the saved one
+        api_key_env=api_key_env,
+        max_concurrency=max_concurrency,
+        requests_per_minute=requests_per_minute,
+        tokens_per_minute=tokens_per_minute,
+    )
     if price is not None:  # checked before the run folder is made
         from ..llm.ledger import Ledger, parse_price
 
