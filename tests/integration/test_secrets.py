@@ -17,18 +17,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_loop_support import Curator  # noqa: E402
-
-from tutorloop.types import LLMRequest, Message  # noqa: E402
+from curator_server import curator_server
 
 KEY = "sk-test-DO-NOT-LEAK-7Q2xV9pL4mN8rT1w"
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -70,48 +64,8 @@ def test_find_secret_finds_every_form() -> None:
 @pytest.fixture
 def stub() -> Iterator[tuple[str, list[str]]]:
     """An OpenAI-compatible server on loopback whose replies come from the keyword curator."""
-    curator = Curator(["positive", "negative"])
-    lock = threading.Lock()
-    auth: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            schema = body["response_format"]["json_schema"]["schema"]
-            req = LLMRequest(
-                messages=tuple(Message(m["role"], m["content"]) for m in body["messages"]),
-                json_schema=schema,
-                sample_index=body.get("seed", 0) % 1_000_003,
-            )
-            with lock:
-                auth.append(self.headers.get("Authorization", ""))
-                if schema.get("title") == "_CheckReply":  # tutorloop llm check
-                    content = {"label": "positive"}
-                else:
-                    content = curator(req)
-            data = json.dumps(
-                {
-                    "id": "chatcmpl-stub",
-                    "model": "stub",
-                    "choices": [{"message": {"content": json.dumps(content)}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", auth
-    server.shutdown()
-    server.server_close()
+    with curator_server(["positive", "negative"]) as served:
+        yield served.url, served.auth
 
 
 def test_a_whole_run_writes_the_api_key_nowhere(tmp_path: Path, stub: tuple[str, list[str]]) -> None:
