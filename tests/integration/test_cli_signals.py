@@ -81,8 +81,8 @@ def stop(proc: subprocess.Popen, sig: int) -> tuple[int, str]:
 
 @pytest.mark.parametrize(
     ("sig", "code", "ignore_sigint"),
-    [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)],
-    ids=["sigterm", "sigint-in-background-job"],
+    [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True), (signal.SIGHUP, 129, False)],
+    ids=["sigterm", "sigint-in-background-job", "sighup-terminal-closed"],
 )
 def test_signal_stops_run_with_resume_hint_and_resume_finishes(
     tmp_path: Path, env: dict[str, str], sig: int, code: int, ignore_sigint: bool
@@ -152,3 +152,20 @@ def test_the_callers_handlers_come_back_after_the_command(tmp_path: Path) -> Non
     finally:
         signal.signal(signal.SIGTERM, before[0])
         signal.signal(signal.SIGINT, before[1])
+
+
+def test_sighup_stays_ignored_under_nohup() -> None:
+    """``nohup tutorloop run …`` must survive the terminal closing: an ignored SIGHUP is left ignored."""
+    from tutorloop.cli.signals import interruptible
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with interruptible():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        with interruptible():
+            assert signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, signal.SIG_IGN)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL  # put back
+    finally:
+        signal.signal(signal.SIGHUP, before)

@@ -1,11 +1,12 @@
-"""Stop a command on SIGTERM the way Ctrl-C stops it, and make Ctrl-C work in background jobs.
+"""Stop a command on SIGTERM or SIGHUP the way Ctrl-C stops it, and make Ctrl-C work in background jobs.
 
 Python's default for SIGTERM ends the process at once: no ``finally``, no message, no bench
 ``.partial.json``. :func:`interruptible` turns SIGTERM into a :class:`KeyboardInterrupt` in the main
 thread for the command's duration, so the Ctrl-C path runs (open transactions roll back, the LLM is
 closed, the "how to resume" line prints). It also installs Python's own SIGINT handler: shells start
 background jobs with SIGINT ignored, and Python then keeps it ignored, so ``kill -INT`` did nothing.
-The previous handlers come back when the command ends.
+SIGHUP (the terminal was closed) stops the command the same way, unless it is ignored (``nohup``), when it
+stays ignored. The previous handlers come back when the command ends.
 
 >>> import os, signal
 >>> with interruptible():
@@ -44,11 +45,15 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGINT raise :class:`KeyboardInterrupt` in the main thread."""
+    """Within the block, SIGTERM, SIGINT and (unless ignored) SIGHUP raise :class:`KeyboardInterrupt` in the
+    main thread."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set them
         yield
         return
     wanted = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: _terminate}
+    hangup = getattr(signal, "SIGHUP", None)  # POSIX only
+    if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:  # under nohup it stays ignored
+        wanted[hangup] = _terminate
     previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
     try:
         yield
