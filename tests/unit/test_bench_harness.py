@@ -471,3 +471,29 @@ def test_progress_in_a_log_is_a_line_per_cell_and_loop_cells_print_their_phases(
         data, methods=["recorder"], seeds=3, out=out, settings=BenchSettings(k=2), progress=False, plot=False
     )
     assert capsys.readouterr().err == "" and recorder[-1].progress is False
+
+
+def test_a_second_bench_on_the_same_out_is_refused_at_once(tmp_path: Path, recorder: list[Cell]) -> None:
+    """Two benches on one --out would both compute the same cells: the second stops before any cell,
+    and the folder is free again once the first is done (here: a second open file description conflicts
+    as a second process would)."""
+    from tutorloop.data.lock import RunLock
+
+    data, out = [str(make_set(tmp_path))], tmp_path / "out"
+    out.mkdir()
+    held = RunLock(out)
+    try:
+        with pytest.raises(ConfigError, match="in use by another tutorloop process"):
+            run_bench(
+                data, methods=["recorder"], seeds=1, out=out, settings=BenchSettings(k=2), progress=False
+            )
+        assert recorder == []
+    finally:
+        held.release()
+    run_bench(
+        data, methods=["recorder"], seeds=1, out=out, settings=BenchSettings(k=2), progress=False, plot=False
+    )
+    assert len(recorder) == 1
+    run_bench(
+        data, methods=["recorder"], seeds=1, out=out, settings=BenchSettings(k=2), progress=False, plot=False
+    )

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.io import atomic_write_text
+from ..data.lock import RunLock
 from ..errors import ConfigError, TutorloopError
 from .datasets import BenchDataset, check_k, kshot_split, load_dataset
 from .registry import BenchSettings, Cell, Method, MethodOutput, resolve_methods
@@ -77,55 +78,59 @@ def run_bench(
     grid = [(ds, seed, m) for ds in datasets for seed in seed_list for m in chosen]
     fingerprints = {(ds.name, seed, m.name): _fingerprint(ds, seed, m, settings) for ds, seed, m in grid}
     _check_existing(out, fingerprints)
-
-    get_llm = _once(llm_factory if llm is None else (lambda: llm))
-    get_encoder = _once(lambda: encoder) if encoder is not None else None
-    started = time.time()
-    failures: list[dict[str, Any]] = []
-    with _Progress(len(grid), enabled=progress and not report_only) as bar:
-        for ds, seed, method in [] if report_only else grid:
-            path = _cell_path(out, ds.name, seed, method.name)
-            if path.exists():
-                bar.advance(f"{ds.name} · seed {seed} · {method.name}")
-                continue
-            bar.describe(f"{ds.name} · seed {seed} · {method.name}")
-            done = _finished(out, ds.name, seed)
-            cell = Cell(
-                dataset=ds,
-                seed=seed,
-                method=method.name,
-                split=kshot_split(ds, settings.k, seed),
-                task=specs.get(ds.name) or TaskSpec.default(ds.name),
-                settings=settings,
-                run_dir=out / "runs" / ds.name / f"seed{seed}" / method.name,
-                done=done,
-                llm_factory=get_llm if get_llm is not None and method.needs_llm else None,
-                encoder_factory=get_encoder,
-                progress=bar.plain,
-            )
-            record = _run_cell(cell, method, fingerprints[(ds.name, seed, method.name)], path)
-            if record["status"] == "ok":
-                _write_json(path, record)
-                path.with_suffix(".partial.json").unlink(missing_ok=True)
-                outcome = f"macro-F1 {100 * record['macro_f1']:.1f}"
-            else:
-                failures.append(record)
-                outcome = f"failed ({record['error'][:120]})"
-            bar.advance(f"{ds.name} · seed {seed} · {method.name}", outcome)
-    results = collect(
-        out,
-        datasets,
-        seed_list,
-        chosen,
-        settings,
-        get_llm=get_llm,
-        command=command,
-        started=started,
-        failures=failures,
-        report_only=report_only,
-    )
-    write_outputs(out, results, plot=plot)
-    return results
+    out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out)  # a second bench on the same --out is refused at once; cells are not shared
+    try:
+        get_llm = _once(llm_factory if llm is None else (lambda: llm))
+        get_encoder = _once(lambda: encoder) if encoder is not None else None
+        started = time.time()
+        failures: list[dict[str, Any]] = []
+        with _Progress(len(grid), enabled=progress and not report_only) as bar:
+            for ds, seed, method in [] if report_only else grid:
+                path = _cell_path(out, ds.name, seed, method.name)
+                if path.exists():
+                    bar.advance(f"{ds.name} · seed {seed} · {method.name}")
+                    continue
+                bar.describe(f"{ds.name} · seed {seed} · {method.name}")
+                done = _finished(out, ds.name, seed)
+                cell = Cell(
+                    dataset=ds,
+                    seed=seed,
+                    method=method.name,
+                    split=kshot_split(ds, settings.k, seed),
+                    task=specs.get(ds.name) or TaskSpec.default(ds.name),
+                    settings=settings,
+                    run_dir=out / "runs" / ds.name / f"seed{seed}" / method.name,
+                    done=done,
+                    llm_factory=get_llm if get_llm is not None and method.needs_llm else None,
+                    encoder_factory=get_encoder,
+                    progress=bar.plain,
+                )
+                record = _run_cell(cell, method, fingerprints[(ds.name, seed, method.name)], path)
+                if record["status"] == "ok":
+                    _write_json(path, record)
+                    path.with_suffix(".partial.json").unlink(missing_ok=True)
+                    outcome = f"macro-F1 {100 * record['macro_f1']:.1f}"
+                else:
+                    failures.append(record)
+                    outcome = f"failed ({record['error'][:120]})"
+                bar.advance(f"{ds.name} · seed {seed} · {method.name}", outcome)
+        results = collect(
+            out,
+            datasets,
+            seed_list,
+            chosen,
+            settings,
+            get_llm=get_llm,
+            command=command,
+            started=started,
+            failures=failures,
+            report_only=report_only,
+        )
+        write_outputs(out, results, plot=plot)
+        return results
+    finally:
+        lock.release()
 
 
 def code_version() -> str:
