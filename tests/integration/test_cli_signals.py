@@ -36,8 +36,13 @@ def env(tmp_path: Path) -> dict[str, str]:
 def start(
     args: list[str], env: dict[str, str], cwd: Path, *, ignore_sigint: bool = False
 ) -> subprocess.Popen:
-    def ignore() -> None:  # what a non-interactive shell does to a background job (`cmd &`)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    def dispositions() -> None:
+        # the child starts as from an interactive shell, whatever the test runner inherited (under
+        # `nohup` SIGHUP arrives ignored, and an ignored signal stays ignored across exec)
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        if ignore_sigint:  # what a non-interactive shell does to a background job (`cmd &`)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     return subprocess.Popen(
         [sys.executable, "-m", "tutorloop", *args],
@@ -46,7 +51,7 @@ def start(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=ignore if ignore_sigint else None,
+        preexec_fn=dispositions,
     )
 
 
