@@ -12,11 +12,35 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_loop_support import Curator  # noqa: E402
 
 from tutorloop.types import LLMRequest, Message  # noqa: E402
+
+
+def chat_reply(content: Any, *, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """An OpenAI chat-completions body whose message is ``content`` as JSON."""
+    return {
+        "id": "chatcmpl-stub",
+        "model": "stub",
+        "choices": [{"message": {"content": json.dumps(content)}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+    }
+
+
+def send_json(
+    handler: BaseHTTPRequestHandler, body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> None:
+    """Answer the handler's request with ``body`` as JSON."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 @dataclass
@@ -57,19 +81,7 @@ def curator_server(labels: list[str], *, die_after: int | None = None) -> Iterat
                 served.auth.append(self.headers.get("Authorization", ""))
                 content = {"label": labels[0]} if schema.get("title") == "_CheckReply" else curator(req)
                 served.answered += 1
-            data = json.dumps(
-                {
-                    "id": "chatcmpl-stub",
-                    "model": "stub",
-                    "choices": [{"message": {"content": json.dumps(content)}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, chat_reply(content, prompt_tokens=10, completion_tokens=5))
 
         def log_message(self, *args: object) -> None:
             pass

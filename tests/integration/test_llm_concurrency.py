@@ -20,6 +20,7 @@ from tutorloop.llm.openai_compat import OpenAICompatLLM
 from tutorloop.types import LLMRequest, Message
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from curator_server import chat_reply, send_json  # noqa: E402
 from test_loop_support import Curator  # noqa: E402
 
 Reply = dict[str, Any] | tuple[int, dict[str, str], dict[str, Any]]
@@ -80,21 +81,9 @@ def serve() -> Iterator[Callable[[Stub], str]]:
                     stub.active_by[kind] -= 1
                     stub.log.append(("end", first_user(req)))
                 status, headers, content = reply if isinstance(reply, tuple) else (200, {}, reply)
-                body = (
-                    {
-                        "choices": [{"message": {"content": json.dumps(content)}, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 5, "completion_tokens": 3},
-                    }
-                    if status == 200
-                    else content
-                )
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                ok = status == 200
+                body = chat_reply(content, prompt_tokens=5, completion_tokens=3) if ok else content
+                send_json(self, body, status, headers)
 
             def log_message(self, *args: object) -> None:
                 pass
