@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from _results import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -216,9 +217,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
     else:
         print("[llm] skipped (--no-llm)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"Wrote {args.out}")
+    write_results(args.out, results)
     return results
 
 

@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -254,9 +256,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finally:
         ray.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)  # inputs, models and outputs: about 50 MB a run
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"Wrote {args.out}")
+    write_results(args.out, results)
     return results
 
 

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _results import write_results
 from sklearn.metrics import accuracy_score, f1_score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,9 +181,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         folder = distilled(None, pca_dims=256, vocab_limit=None)
         results["static_distillation"] = json.loads((folder / "distill.json").read_text(encoding="utf-8"))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"Wrote {args.out}")
+    write_results(args.out, results)
     return results
 
 
