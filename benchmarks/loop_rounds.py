@@ -24,7 +24,8 @@ from tutorloop.classifiers.encoder import get_encoder
 from tutorloop.data.store import Store
 from tutorloop.evaluation.analysis import best_round
 from tutorloop.evaluation.metrics import evaluate
-from tutorloop.loop.pool import label_anchors, pool_validation
+from tutorloop.loop.label_space import label_anchors
+from tutorloop.loop.pool import pool_validation
 from tutorloop.loop.task import Task
 from tutorloop.loop.train import fit_rows, round_self_weight
 

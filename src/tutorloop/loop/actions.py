@@ -30,6 +30,7 @@ from ..prompts.schemas import (
 )
 from .context import Context
 from .generation import GenJob, Topics, run_generation, targeted_jobs
+from .label_space import shown_for_labels
 from .llm_tasks import JUDGE, ask
 
 
@@ -219,7 +220,8 @@ def _judge_rejects(ctx: Context, ids: list[int]) -> list[int]:
     if not rows:
         return []
     try:
-        reply: Any = ask(ctx, JUDGE.job(ctx.task, [(e["text"], e["label"]) for e in rows]))
+        pairs = [(e["text"], e["label"]) for e in rows]
+        reply: Any = ask(ctx, JUDGE.job(ctx.task, pairs, shown_for_labels(ctx, {e["label"] for e in rows})))
     except LLMOutputError:
         return []
     return [e["id"] for e, ok in zip(rows, reply.ok, strict=True) if not ok]

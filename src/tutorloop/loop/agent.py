@@ -17,6 +17,7 @@ from ..prompts import AgentPlan, as_data
 from ..prompts.schemas import AnyAction, RelabelAction
 from .actions import Decision, spec_of, tool_descriptions
 from .context import Context
+from .label_space import shown_for_labels
 from .llm_tasks import AGENT, ask
 
 
@@ -74,6 +75,7 @@ def agent_plan(
     """Ask the LLM for a diagnosis and tool calls; returns them validated (rejected ones included)."""
     cfg = ctx.config
     m = analysis["metrics"]
+    report = compact_report(analysis)
     job = AGENT.job(
         ctx.task,
         round_idx,
@@ -85,7 +87,8 @@ def agent_plan(
         best_f1=f"{best[0]:.3f}",
         best_round=best[1],
         budget=ctx.budget.left(),
-        report=as_data(compact_report(analysis)),
+        report=as_data(report),
+        shown=shown_for_labels(ctx, _report_labels(report)),
     )
     try:
         plan = ask(ctx, job)
@@ -93,6 +96,12 @@ def agent_plan(
     except LLMOutputError as exc:
         return f"agent reply invalid ({exc}); the policy decides this round", []
     return plan.diagnosis[:1200], validate_actions(ctx, plan.actions, decided_by="llm")
+
+
+def _report_labels(report: dict[str, Any]) -> set[str]:
+    """The labels a compact report names (what the agent's prompt lists when labels are shortlisted)."""
+    rows = [row for part in report.values() for row in part]
+    return {str(row[k]) for row in rows for k in ("label", "predicted") if k in row}
 
 
 def validate_actions(ctx: Context, actions: Sequence[AnyAction], *, decided_by: str) -> list[Decision]:

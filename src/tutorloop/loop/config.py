@@ -124,11 +124,14 @@ class LoopConfig:
         True,
     )
     label_shortlist: int | None = _doc(
-        "With unlabelled texts: when the teacher labels real texts, offer each batch only the labels most "
-        "similar to its texts in the encoder's space (this many per text, unioned over the batch; texts "
-        "are batched by their nearest label). None = 8 when the task has more than 20 labels, else all; "
-        "0 = always all. Measured on 80 banking77 texts, one per call: 45% correct with 8 labels offered "
-        "(the gold label among them for 87.5%), 37.5% with all 77, at a quarter of the prompt tokens.",
+        "Labels per prompt when a task has many. A prompt about one label (sub-topics, generation, a "
+        "description) lists it and its nearest labels; blind labelling and verification offer the labels "
+        "nearest the texts (this many per text, unioned over a batch; verification adds the label a text "
+        "was written for); the agent's and judge's prompts list the labels they name and their neighbours "
+        "(loop/label_space.py). None = 8 when the task has more than 20 labels, else all; 0 = always all "
+        "(1,000 labels then overflow a local model's context). Measured on 80 banking77 texts, one per "
+        "call: 45% correct with 8 labels offered (the gold label among them for 87.5%), 37.5% with all "
+        "77, at a quarter of the prompt tokens.",
         None,
     )
     min_improvement: float = _doc("Macro-F1 gain that counts as an improvement for patience.", 0.001)

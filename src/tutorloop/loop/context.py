@@ -17,6 +17,7 @@ from .config import LoopConfig
 from .task import Task
 
 if TYPE_CHECKING:
+    from .label_space import LabelSpace
     from .pool import PoolState
 
 
@@ -153,6 +154,7 @@ class Context:
     unlabelled: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     pool: PoolState | None = None  # the unlabelled pool's embeddings and prior (see .pool)
+    label_space: LabelSpace | None = None  # label anchors for prompt shortlists, built on first use
 
     def warn(self, message: str) -> None:
         """Record a warning for the report and show it."""

@@ -83,7 +83,7 @@ def _check_curated(ctx: Context, partial: str | None) -> None:
     if partial and (empty or not ctx.store.examples(split="val")):
         raise BudgetError(
             f"The budget ran out before one round could finish ({partial}); labels without "
-            f"training examples: {empty or 'none'}, validation examples: "
+            f"training examples: {_some(empty)}, validation examples: "
             f"{len(ctx.store.examples(split='val'))}. {where} Raise token_budget/time_budget_s "
             f"and resume with `tutorloop run --resume {ctx.run_dir}`."
         )
@@ -122,3 +122,15 @@ def balance(ctx: Context, target: int) -> int:
                 [e["id"] for e in surplus], reason="balance: above the per-label target", round_idx=0
             )
     return dropped
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """``names`` for a message: all of them up to ``shown``, else the first ones and how many more.
+
+    >>> _some([]), _some(["a", "b"]), _some([str(i) for i in range(12)], 2)
+    ('none', "['a', 'b']", "['0', '1'] and 10 more")
+    """
+    if not names:
+        return "none"
+    more = f" and {len(names) - shown:,} more" if len(names) > shown else ""
+    return f"{names[:shown]}{more}"

@@ -15,6 +15,7 @@ from typing import Any
 from ..data.store import NewExample
 from ..prompts import Rendered
 from .context import Context
+from .label_space import shown_for_label
 from .llm_tasks import GENERATE, LENGTHS, TOPICS, run_jobs
 
 STYLES = (
@@ -60,7 +61,7 @@ def propose_topics(ctx: Context, only: Collection[str] | None = None) -> Topics:
     labels = ctx.task.label_names
     asked = labels if only is None else [lab for lab in labels if lab in only]
     todo = [lab for lab in asked if ctx.store.job_result(f"topics:{lab}") is None]
-    jobs = [TOPICS.job(ctx.task, lab, n) for lab in todo]
+    jobs = [TOPICS.job(ctx.task, lab, n, shown_for_label(ctx, lab)) for lab in todo]
 
     def store(lab: str, reply: Any) -> None:
         ctx.store.finish_job(f"topics:{lab}", TOPICS.parse(reply, n))
@@ -215,7 +216,9 @@ def run_generation(ctx: Context, jobs: list[GenJob], description: str) -> dict[s
     refused texts and failed jobs over all ``jobs``, those finished before a resume included."""
     todo = [j for j in jobs if ctx.store.job_result(j.key) is None]
     names = {n.lower() for n in ctx.task.label_names}
-    rendered: dict[str, Rendered] = {j.key: GENERATE.render_job(ctx.task, ctx.unlabelled, j) for j in todo}
+    rendered: dict[str, Rendered] = {
+        j.key: GENERATE.render_job(ctx.task, ctx.unlabelled, j, shown_for_label(ctx, j.label)) for j in todo
+    }
     structured = [GENERATE.job(rendered[j.key], j, ctx.config.temperature) for j in todo]
 
     def store(job: GenJob, reply: Any) -> None:

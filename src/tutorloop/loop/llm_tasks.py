@@ -46,9 +46,13 @@ _REFUSAL = re.compile(
 _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 
 
-def labels_text(task: Task) -> str:
-    """The task's labels as the prompts list them (one ``- "name": description`` line each)."""
-    return labels_block([(lab.name, lab.description) for lab in task.labels])
+def labels_text(task: Task, shown: Sequence[str] | None = None) -> str:
+    """The task's labels as the prompts list them (one ``- "name": description`` line each): all of them,
+    or those in ``shown`` (a shortlist, see :mod:`~tutorloop.loop.label_space`), in the task's order."""
+    wanted = None if shown is None else set(shown)
+    return labels_block(
+        [(lab.name, lab.description) for lab in task.labels if wanted is None or lab.name in wanted]
+    )
 
 
 class LLMTask:
@@ -59,9 +63,10 @@ class LLMTask:
     temperature: ClassVar[float] = 0.0
     purpose: ClassVar[str]
 
-    def render(self, task: Task, **values: Any) -> Rendered:
-        """The template filled with the task description, its labels and ``values``."""
-        return render(self.template, task=task.description, labels=labels_text(task), **values)
+    def render(self, task: Task, shown: Sequence[str] | None = None, **values: Any) -> Rendered:
+        """The template filled with the task description, its labels (or those in ``shown``) and
+        ``values``."""
+        return render(self.template, task=task.description, labels=labels_text(task, shown), **values)
 
 
 class TopicsTask(LLMTask):
@@ -71,8 +76,8 @@ class TopicsTask(LLMTask):
     temperature = 0.7
     purpose = "topics"
 
-    def job(self, task: Task, label: str, n: int) -> StructuredJob:
-        messages = self.render(task, n=n, label=label).messages
+    def job(self, task: Task, label: str, n: int, shown: Sequence[str] | None = None) -> StructuredJob:
+        messages = self.render(task, shown, n=n, label=label).messages
         return StructuredJob(
             messages, TopicsReply, temperature=self.temperature, max_tokens=24 * n + 40, purpose=self.purpose
         )
@@ -96,8 +101,11 @@ class GenerateTask(LLMTask):
 
     template = "generate"
 
-    def render_job(self, task: Task, unlabelled: Sequence[str], job: Any) -> Rendered:
-        """The prompt of a :class:`~tutorloop.loop.generation.GenJob`."""
+    def render_job(
+        self, task: Task, unlabelled: Sequence[str], job: Any, shown: Sequence[str] | None = None
+    ) -> Rendered:
+        """The prompt of a :class:`~tutorloop.loop.generation.GenJob` (listing the labels in ``shown``, or
+        all)."""
         a = job.attributes
         samples = ""
         if unlabelled:
@@ -107,6 +115,7 @@ class GenerateTask(LLMTask):
         guidance = f"Guidance: {job.guidance}\n" if job.guidance else ""
         return self.render(
             task,
+            shown,
             n=job.n,
             label=job.label,
             topic=a.get("topic", "any"),
@@ -162,12 +171,7 @@ class LabelTask(LLMTask):
             names = tuple(n for n in names if n in wanted)
             if len(names) < 2:
                 raise ValueError(f"A shortlist needs two or more of the task's labels: {list(candidates)}")
-            listed = labels_block([(lab.name, lab.description) for lab in task.labels if lab.name in wanted])
-            rendered = render(
-                self.template, task=task.description, labels=listed, n=len(texts), texts=as_data(list(texts))
-            )
-        else:
-            rendered = self.render(task, n=len(texts), texts=as_data(list(texts)))
+        rendered = self.render(task, candidates, n=len(texts), texts=as_data(list(texts)))
         return StructuredJob(
             rendered.messages,
             labels_reply(names, len(texts)),
@@ -183,8 +187,10 @@ class JudgeTask(LLMTask):
     template = "judge"
     purpose = "judge"
 
-    def job(self, task: Task, pairs: Sequence[tuple[str, str]]) -> StructuredJob:
-        rendered = self.render(task, n=len(pairs), pairs=as_data([list(p) for p in pairs]))
+    def job(
+        self, task: Task, pairs: Sequence[tuple[str, str]], shown: Sequence[str] | None = None
+    ) -> StructuredJob:
+        rendered = self.render(task, shown, n=len(pairs), pairs=as_data([list(p) for p in pairs]))
         return StructuredJob(
             rendered.messages,
             judge_reply(len(pairs)),
@@ -200,8 +206,10 @@ class AgentTask(LLMTask):
     template = "agent"
     purpose = "agent"
 
-    def job(self, task: Task, round_idx: int, **values: Any) -> StructuredJob:
-        rendered = self.render(task, round=round_idx, **values)
+    def job(
+        self, task: Task, round_idx: int, shown: Sequence[str] | None = None, **values: Any
+    ) -> StructuredJob:
+        rendered = self.render(task, shown, round=round_idx, **values)
         return StructuredJob(
             rendered.messages,
             AgentPlan,
@@ -218,8 +226,9 @@ class DescribeTask(LLMTask):
     template = "describe"
     purpose = "describe"
 
-    def job(self, task: Task, label: str) -> StructuredJob:
-        names = ", ".join(task.label_names)
+    def job(self, task: Task, label: str, shown: Sequence[str] | None = None) -> StructuredJob:
+        """``shown``: the label names the prompt lists (default all)."""
+        names = ", ".join(task.label_names if shown is None else [n for n in task.label_names if n in shown])
         messages = render(self.template, task=task.description, names=names, label=label).messages
         return StructuredJob(
             messages, DescriptionReply, temperature=self.temperature, max_tokens=120, purpose=self.purpose

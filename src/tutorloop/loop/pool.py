@@ -30,9 +30,9 @@ import numpy as np
 from ..data.store import ExampleRow, NewExample, Store
 from ..errors import LLMOutputError
 from .context import Context
+from .label_space import ANCHORS_JOB, anchor_texts, shown_for_label
 from .llm_tasks import DESCRIBE, LABEL, chunks, run_jobs
 from .pool_select import confident_per_label, diverse_stratified, prior_labels, shortlists, uncertain
-from .task import Task
 
 POOL = "pool"
 SELF = "self"
@@ -87,26 +87,6 @@ def load_student(run_dir: Path, round_idx: int, n_texts: int) -> np.ndarray | No
     return None
 
 
-def label_anchors(task: Task) -> dict[str, str]:
-    """Label name -> the text that stands for it in the encoder's space: its name, and its description."""
-    return {
-        lab.name: f"{lab.name}: {lab.description}" if lab.description else lab.name for lab in task.labels
-    }
-
-
-def anchor_texts(ctx: Context) -> list[str]:
-    """The run's label anchors, in label order: the task's (names, with the user's descriptions), or the
-    drafted ``name: description`` ones when :func:`choose_anchors` chose those."""
-    choice = ctx.store.job_result(ANCHORS_JOB)
-    if choice and choice.get("use") == "drafted":
-        drafted = choice["descriptions"]
-        return [f"{n}: {drafted[n]}" if n in drafted else n for n in ctx.task.label_names]
-    return list(label_anchors(ctx.task).values())
-
-
-ANCHORS_JOB = "anchors"
-
-
 def choose_anchors(ctx: Context, pool: PoolState) -> None:
     """When labels have no descriptions, the LLM drafts one per label, and the prior switches to the
     drafted ``name: description`` anchors if they agree better with the teacher's validation labels than
@@ -126,7 +106,7 @@ def choose_anchors(ctx: Context, pool: PoolState) -> None:
         if text is not None:
             drafted[label] = text
 
-    jobs = [DESCRIBE.job(ctx.task, lab) for lab in names]
+    jobs = [DESCRIBE.job(ctx.task, lab, shown_for_label(ctx, lab)) for lab in names]
     run_jobs(ctx, jobs, names, "Drafting label descriptions", keep)
     from ..classifiers.encoder import get_encoder
 

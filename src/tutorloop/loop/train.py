@@ -25,7 +25,8 @@ from ..evaluation.analysis import (
     is_better,
 )
 from .context import Context
-from .pool import SELF, label_anchors, pool_validation, save_student, trusted_mask
+from .label_space import label_anchors
+from .pool import SELF, pool_validation, save_student, trusted_mask
 
 SELF_WEIGHTS = (0.0, 0.1, 0.3, 1.0)
 """Weights tried for self-labelled examples when ``self_label_weight`` is None (0 = left out; 1 = as much

@@ -9,6 +9,7 @@ from typing import Any
 from ..data.store import NewExample
 from ..errors import DataError, LLMOutputError
 from .context import Context
+from .label_space import shown_for_texts
 from .llm_tasks import LABEL, chunks, run_jobs
 from .pool import label_jobs
 from .task import Task
@@ -136,7 +137,7 @@ def label_unlabelled(ctx: Context, n: int) -> None:
     if pool is not None:
         jobs = label_jobs(ctx, pool, [[pool.index[t] for t in b] for _, b in todo], "label-unlabelled")
     else:
-        jobs = [LABEL.job(ctx.task, batch, "label-unlabelled") for _, batch in todo]
+        jobs = [LABEL.job(ctx.task, b, "label-unlabelled", shown_for_texts(ctx, b)) for _, b in todo]
 
     def store(item: tuple[str, list[str]], reply: Any) -> None:
         key, batch = item

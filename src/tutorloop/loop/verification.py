@@ -10,6 +10,7 @@ from typing import Any
 from ..data.store import ExampleRow, Verdict
 from ..errors import LLMOutputError
 from .context import Context
+from .label_space import shown_for_texts
 from .llm_tasks import LABEL, chunks, run_jobs
 
 
@@ -18,7 +19,7 @@ def verify_pending(ctx: Context, round_idx: int, description: str = "Verifying e
     pending = ctx.store.examples(status="pending")
     pending.sort(key=lambda e: hashlib.sha1(str(e["id"]).encode()).hexdigest())  # mix labels in a batch
     batches = chunks(pending, ctx.config.verify_batch or 1)
-    jobs = [LABEL.job(ctx.task, [e["text"] for e in batch], "verify") for batch in batches]
+    jobs = [_verify_job(ctx, batch) for batch in batches]
     stats = {"verified": 0, "disputed": 0, "failed": 0}
 
     def store(batch: Sequence[ExampleRow], reply: Any) -> None:
@@ -42,6 +43,14 @@ def verify_pending(ctx: Context, round_idx: int, description: str = "Verifying e
 
     run_jobs(ctx, jobs, batches, description, store)
     return stats
+
+
+def _verify_job(ctx: Context, batch: Sequence[ExampleRow]) -> Any:
+    """The blind labelling request for ``batch``: every label, or (many labels) a shortlist of those
+    nearest the texts plus the labels they were written for, so that the LLM chooses among a few close
+    labels (see :mod:`~tutorloop.loop.label_space`)."""
+    texts = [e["text"] for e in batch]
+    return LABEL.job(ctx.task, texts, "verify", shown_for_texts(ctx, texts, {e["label"] for e in batch}))
 
 
 def promote_pending(ctx: Context, reason: str) -> int:
