@@ -322,3 +322,21 @@ def test_a_second_process_on_a_run_folder_is_refused_until_the_first_lets_go(tmp
     llm, _ = fake_llm(LABELS)
     run(sentiment(), llm=llm, classifier="tfidf", config=cfg(), out=tmp_path / "s", progress=False)
     run(out=tmp_path / "s", resume=True, llm=llm, progress=False)
+
+
+def test_without_real_validation_texts_the_default_is_one_pass_with_refinements_examples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    llm, _ = fake_llm(["positive", "negative", "neutral"])
+    task = Task.from_labels("Classify movie reviews", ["positive", "negative", "neutral"])
+    result = run(task, llm=llm, classifier="tfidf", config=LoopConfig(val_per_label=2), out=tmp_path / "a")
+    assert [h["round"] for h in result.history] == [0]
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())["config"]
+    assert saved["max_rounds"] == 0 and saved["examples_per_label"] == 24 + 16  # 3 rounds x 16 / 3 labels
+    assert "single pass: 40 examples per label" in capsys.readouterr().err
+    # a dev set is real validation: the rounds run (here the fake curator's dev set is perfect by round 1)
+    llm, _ = fake_llm(["positive", "negative", "neutral"], guided_keyword={"neutral": "meh"})
+    dev_run = run(three_way(tmp_path), llm=llm, classifier="tfidf", config=LoopConfig(), out=tmp_path / "b")
+    saved = json.loads((tmp_path / "b" / "config.json").read_text())["config"]
+    assert saved["max_rounds"] == 3 and saved["examples_per_label"] == 24
+    assert len(dev_run.history) > 1

@@ -61,7 +61,7 @@ def test_missing_task_file_points_to_init(tmp_path: Path) -> None:
     [
         (
             {"max_rounds": -1},
-            "The 'max_rounds' parameter of LoopConfig must be an int in [0, 50]. Got -1 instead.",
+            "The 'max_rounds' parameter of LoopConfig must be an int in [0, 50] or None. Got -1 instead.",
         ),
         (
             {"agent": "gpt"},

@@ -111,7 +111,8 @@ class _Loop:
         self.topics = curate(ctx)
         if not ctx.store.rounds():
             self._train(0, t0, decided_by="curation", diagnosis="", actions=[])
-        for round_idx in range(1, ctx.config.max_rounds + 1):
+        rounds = ctx.config.max_rounds or 0  # resolved: an int
+        for round_idx in range(1, rounds + 1):
             if self._recorded(round_idx):  # a resumed run: this round went ahead, so nothing stopped it
                 continue
             stopped = self._should_stop(round_idx)
@@ -121,8 +122,8 @@ class _Loop:
             if stopped and not self._recorded(round_idx):
                 break
         else:
-            stopped = stopped or f"max_rounds ({ctx.config.max_rounds}) reached"
-        stopped = stopped or self._should_stop(ctx.config.max_rounds + 1) or "done"
+            stopped = stopped or f"max_rounds ({rounds}) reached"
+        stopped = stopped or self._should_stop(rounds + 1) or "done"
         return self._finish(stopped)
 
     def _recorded(self, round_idx: int) -> bool:
@@ -178,7 +179,7 @@ class _Loop:
         if since >= cfg.patience:
             score = "trusted validation score" if "trusted_accuracy" in history[-1] else "validation macro-F1"
             return f"patience: no better {score} for {since} round(s)"
-        if round_idx <= cfg.max_rounds:
+        if round_idx <= (cfg.max_rounds or 0):
             return self.ctx.budget.exhausted() or ""
         return ""
 

@@ -121,7 +121,7 @@ def open_run(
             {
                 # resolved: a resumed run keeps the batch sizes and counts it started with (its job
                 # keys depend on them) even when a later version changes the defaults
-                "config": config.resolved(len(task.labels)).to_dict(),
+                "config": config.resolved(len(task.labels), has_real_validation(task)).to_dict(),
                 "classifier": kind,
                 "llm_spec": llm_spec,
                 "base_url": _savable_url(base_url),
@@ -137,7 +137,7 @@ def open_context(setup: RunSetup, llm: LLM, *, progress: bool = True) -> Context
     """Open the run's store and ledger and build the context its phases share (close ``ctx.store``)."""
     run_dir, task = setup.run_dir, setup.task
     ledger = Ledger(run_dir / "ledger.jsonl", cost_per_1k=getattr(llm.ledger, "cost_per_1k", (0.0, 0.0)))
-    cfg = setup.config.resolved(len(task.labels))
+    cfg = setup.config.resolved(len(task.labels), has_real_validation(task))
     store = Store(run_dir / "store.sqlite")
     for name, desc in store.get_meta("descriptions", {}).items():
         task = task.with_description(name, desc)
@@ -152,6 +152,12 @@ def open_context(setup: RunSetup, llm: LLM, *, progress: bool = True) -> Context
         run_dir,
     )
     ctx.warnings = list(store.get_meta("warnings", []))
+    if setup.config.max_rounds is None and not has_real_validation(task):
+        ctx.ui.line(
+            f"single pass: {cfg.examples_per_label} examples per label in round 0 and no refinement rounds, "
+            "as the run has no real texts to validate refinement on (add unlabelled texts or a dev set "
+            "to the task, or choose rounds with --rounds)"
+        )
     ctx.dedup.seed([e["text"] for e in store.examples(status=None)])
     if task.unlabelled is not None:
         ctx.unlabelled = read_unlabelled(ctx)
@@ -160,6 +166,11 @@ def open_context(setup: RunSetup, llm: LLM, *, progress: bool = True) -> Context
         if ctx.pool is not None and rounds:  # the student of the last round, as an unbroken run has it
             ctx.pool.student_proba = load_student(run_dir, rounds[-1]["round"], len(ctx.unlabelled))
     return ctx
+
+
+def has_real_validation(task: Task) -> bool:
+    """Whether the run can validate on real texts: the user's unlabelled texts or a dev set."""
+    return task.unlabelled is not None or task.dev is not None
 
 
 def _params(estimator: Any) -> dict[str, Any]:
