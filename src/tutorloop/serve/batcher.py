@@ -11,8 +11,9 @@ Requests put their texts in the queue and wait; one worker thread calls the mode
 * the model is never called from two threads at once, so an onnxruntime session or a tokenizer need not
   be thread-safe.
 
-A row depends only on its own text for the tfidf and static kinds; an ONNX encoder pads texts to the
-longest of their batch (as it already does within one request), which moves probabilities by float noise.
+Sharing a call is only right when a text's row does not depend on the rest of the call: true for the
+tfidf and static kinds, not for the ONNX encoders (embed moved a probability by up to 0.02 between a
+text alone and in a batch), so the server gives those ``max_texts=1``: a call per request.
 """
 
 from __future__ import annotations
