@@ -15,10 +15,11 @@ from tutorloop.serve.batcher import PredictionQueue
 class Model:
     """Probabilities ``[len(text), 1]`` per text; records each call's texts and thread, and fails on "bad"."""
 
-    def __init__(self, delay: float = 0.0):
+    def __init__(self, delay: float = 0.0, gate: threading.Event | None = None):
         self.calls: list[list[str]] = []
         self.threads: set[int] = set()
         self.delay = delay
+        self.gate = gate  # each call waits for it
         self.running = 0
         self.most_at_once = 0
         self._lock = threading.Lock()
@@ -31,6 +32,8 @@ class Model:
             self.calls.append(list(texts))
             self.threads.add(threading.get_ident())
             time.sleep(self.delay)
+            if self.gate is not None:
+                assert self.gate.wait(timeout=30)
             if "bad" in texts:
                 raise ValueError("a bad text")
             return np.array([[float(len(t)), 1.0] for t in texts])
@@ -103,16 +106,19 @@ def test_the_model_runs_on_one_worker_thread_one_call_at_a_time() -> None:
 
 
 def test_a_request_whose_client_went_away_is_not_sent_to_the_model() -> None:
-    model = Model(delay=0.2)
+    gate = threading.Event()
+    model = Model(gate=gate)
     queue = PredictionQueue(model, max_texts=256)
 
     async def main() -> None:
         first = asyncio.ensure_future(queue.predict_proba(["first"]))
-        await asyncio.sleep(0.05)  # the model is busy with "first"
+        while not model.calls:  # the model is busy with "first" until the gate opens
+            await asyncio.sleep(0.01)
         gone = asyncio.ensure_future(queue.predict_proba(["gone"]))
         kept = asyncio.ensure_future(queue.predict_proba(["kept"]))
         await asyncio.sleep(0.01)
-        gone.cancel()
+        gone.cancel()  # its client went away while it waited
+        gate.set()
         assert (await first).tolist() == rows(["first"]) and (await kept).tolist() == rows(["kept"])
         with pytest.raises(asyncio.CancelledError):
             await gone

@@ -183,8 +183,8 @@ def create_app(
     manifest = model.manifest
     labels = [str(c) for c in model.classes_]
     # one model call at a time on a worker thread, for every request waiting (see .batcher); the ONNX
-    # kinds get a call per request, since their rows depend on the rest of the batch (int8 encoder
-    # batches: up to 0.02 in a probability), and no client's answer may depend on another's requests
+    # kinds get a call per request, since their rows depend on the rest of the call (embed: up to 0.02
+    # in a probability, measured) and no client's answer may depend on another client's requests
     shared = manifest["kind"] in _ROW_WISE_KINDS
     queue = PredictionQueue(model.predict_proba, max_texts=max_batch if shared else 1)
     app = FastAPI(

@@ -58,10 +58,6 @@ class PredictionQueue:
             self._worker = loop.create_task(self._work())
         return await future
 
-    def close(self) -> None:
-        """Let the worker thread go once its call (if any) is done."""
-        self._thread.shutdown(wait=False)
-
     async def _work(self) -> None:
         while self._waiting:
             batch = self._take()
