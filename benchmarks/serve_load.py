@@ -2,14 +2,17 @@
 
 Trains a tfidf model on ``--train-per-class`` examples per label of ``--data``'s ``test.jsonl`` (or
 serves ``--model``), starts ``python -m tutorloop serve`` in a subprocess on 127.0.0.1 and a free port,
-then sends ``--requests`` POST /predict requests with at most ``--concurrency`` in flight (an
-``httpx.AsyncClient`` and a semaphore). Most requests are one text or a small batch; every
+then sends ``--requests`` POST /predict requests with ``--concurrency`` in flight (that many workers,
+each an ``httpx.AsyncClient`` with its own connection). Most requests are one text or a small batch; every
 ``--bad-every``-th is a bad one, in turn: a body over ``--max-body-bytes`` (413), a text over
 ``--max-text-chars`` (413), malformed JSON (422), non-UTF-8 bytes (400), a wrong field (422), an empty
 text (422). It reports requests/s (all requests over the wall time of the burst), p50/p90/p99 latency
 (each request from send to full response, not counting the wait for a free slot), counts by status,
 requests that got a status other than the one their kind should get, and dropped requests (any client
 exception: connection reset, timeout). Then it checks the server still answers /health and /predict.
+For reading the numbers on a shared machine it also records the CPU milliseconds the server and the
+client spent per request, the kernel's TCP reset counters over the burst (Linux) and the server log's
+warnings and errors.
 
 It fails (exit 1) when a request was dropped, got a 5xx or an unexpected status, or the server stopped
 answering. The machine's load average is recorded: on a shared machine the client, the server and other
@@ -123,13 +126,14 @@ async def _drive(
     headers: dict[str, str],
     keepalive_expiry: float,
 ) -> tuple[list[Outcome], float]:
-    sem = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(
-        max_connections=concurrency,
-        max_keepalive_connections=concurrency,
-        keepalive_expiry=keepalive_expiry,
-    )
+    """``concurrency`` workers, each with its own client and so its own connection, take the bodies in
+    turn. (One shared ``httpx.AsyncClient`` pool was the first driver: httpcore hands every queued request
+    the same idle connection and lets them race for it, encode/httpcore#822 and #1035, so of 64 requests
+    in the pool only 5 to 10 were on the wire at a time and the rest of its connections sat idle.)"""
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=keepalive_expiry)
     hdrs = {"content-type": "application/json", **headers}
+    outcomes: list[Outcome | None] = [None] * len(bodies)
+    turns = iter(range(len(bodies)))
     burst = time.perf_counter()
 
     async def watch_loop() -> None:  # how late a 50 ms sleep wakes up: the client's own stalls
@@ -138,29 +142,40 @@ async def _drive(
             await asyncio.sleep(0.05)
             LAG.append(time.perf_counter() - t - 0.05)
 
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+    async def one(client: httpx.AsyncClient, kind: str, body: bytes) -> Outcome:
+        start = time.perf_counter()
+        try:
+            r = await client.post(f"{url}/predict", content=body, headers=hdrs)
+        except Exception as exc:  # every client-side failure counts as dropped
+            took = time.perf_counter() - start
+            return Outcome(kind, None, took, _describe(exc), started_s=start - burst)
+        latency = time.perf_counter() - start
+        try:
+            parsed = r.json()
+        except ValueError:
+            parsed = None
+        return Outcome(kind, r.status_code, latency, body=parsed, started_s=start - burst)
 
-        async def one(kind: str, body: bytes) -> Outcome:
-            async with sem:
-                start = time.perf_counter()
-                try:
-                    r = await client.post(f"{url}/predict", content=body, headers=hdrs)
-                except Exception as exc:  # every client-side failure counts as dropped
-                    took = time.perf_counter() - start
-                    return Outcome(kind, None, took, _describe(exc), started_s=start - burst)
-                latency = time.perf_counter() - start
-                try:
-                    parsed = r.json()
-                except ValueError:
-                    parsed = None
-                return Outcome(kind, r.status_code, latency, body=parsed, started_s=start - burst)
+    async def worker(client: httpx.AsyncClient) -> None:
+        for i in turns:  # a shared iterator: each body is sent once, by whichever worker is free
+            outcomes[i] = await one(client, *bodies[i])
 
+    # made before the burst: building a client (its TLS context) takes milliseconds of CPU, which the
+    # first requests' latency would otherwise count; the connections open in the burst
+    clients = [
+        httpx.AsyncClient(timeout=timeout, limits=limits) for _ in range(min(concurrency, len(bodies)))
+    ]
+    try:
         LAG.clear()
         watcher = asyncio.create_task(watch_loop())
         burst = time.perf_counter()
-        outcomes = await asyncio.gather(*(one(kind, body) for kind, body in bodies))
+        await asyncio.gather(*(worker(client) for client in clients))
+        wall = time.perf_counter() - burst
         watcher.cancel()
-        return list(outcomes), time.perf_counter() - burst
+    finally:
+        await asyncio.gather(*(client.aclose() for client in clients))
+    assert all(o is not None for o in outcomes)
+    return [o for o in outcomes if o is not None], wall
 
 
 def run_load(
@@ -172,10 +187,11 @@ def run_load(
     headers: dict[str, str] | None = None,
     keepalive_expiry: float = 5.0,
 ) -> tuple[list[Outcome], float]:
-    """Send every body to ``url/predict``, at most ``concurrency`` at once; (outcomes in order, wall s).
+    """Send every body to ``url/predict``, ``concurrency`` at once (one connection each); (outcomes in
+    order, wall s).
 
-    ``keepalive_expiry``: the client drops connections idle this long (httpx's default, 5 s, equals
-    uvicorn's keep-alive timeout).
+    ``keepalive_expiry``: the client drops connections idle this long (httpx's default, 5 s; the server
+    keeps them 75 s, so the client always closes first).
     """
     return asyncio.run(_drive(url, bodies, concurrency, timeout, headers or {}, keepalive_expiry))
 
@@ -239,8 +255,9 @@ def free_port() -> int:
 @contextmanager
 def serving(
     model: Path, *, extra: Sequence[str] = (), env: dict[str, str] | None = None, log: Path | None = None
-) -> Iterator[str]:
-    """``python -m tutorloop serve MODEL`` on 127.0.0.1 and a free port; yields its URL, stops it after."""
+) -> Iterator[tuple[str, int]]:
+    """``python -m tutorloop serve MODEL`` on 127.0.0.1 and a free port; yields its URL and process id,
+    stops it after."""
     port = free_port()
     src = str(ROOT / "src")
     environ = {**os.environ, **(env or {})}
@@ -262,7 +279,7 @@ def serving(
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not answer /health within 120 s")
             time.sleep(0.2)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         try:
@@ -272,6 +289,43 @@ def serving(
             proc.wait()
         if log:
             out.close()  # type: ignore[union-attr]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) process ``pid`` has used so far; None where ``/proc`` is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tcp_counters() -> dict[str, int]:
+    """Linux's TCP reset counters (the whole network namespace: other programs' connections count too);
+    empty elsewhere. ``TCPAbortOnClose``: a socket closed with data unread, so the kernel sent a reset."""
+    try:
+        ext = [
+            line.split()
+            for line in Path("/proc/net/netstat").read_text().splitlines()
+            if line.startswith("TcpExt")
+        ]
+        tcp = [
+            line.split()
+            for line in Path("/proc/net/snmp").read_text().splitlines()
+            if line.startswith("Tcp:")
+        ]
+    except OSError:
+        return {}
+    counters = dict(zip(ext[0][1:], map(int, ext[1][1:]), strict=True))
+    counters |= dict(zip(tcp[0][1:], map(int, tcp[1][1:]), strict=True))
+    names = ("TCPAbortOnClose", "TCPAbortOnData", "ListenOverflows", "EstabResets", "OutRsts")
+    return {k: counters[k] for k in names if k in counters}
+
+
+def log_problems(log: Path) -> list[str]:
+    """The server log's WARNING and ERROR lines (the access log is INFO)."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+    return [line for line in lines if "WARNING" in line or "ERROR" in line or "Traceback" in line]
 
 
 def still_serving(url: str, headers: dict[str, str] | None = None) -> bool:
@@ -294,7 +348,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--keepalive-expiry",
         type=float,
         default=5.0,
-        help="client: close connections idle this long (s); httpx's default 5 equals uvicorn's keep-alive",
+        help="client: close connections idle this long (s); httpx's default, 5, is below the server's 75",
     )
     p.add_argument("--max-body-bytes", type=int, default=200_000)
     p.add_argument("--max-text-chars", type=int, default=20_000)
@@ -344,20 +398,35 @@ def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     limits = ["--max-body-bytes", str(args.max_body_bytes), "--max-text-chars", str(args.max_text_chars)]
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    with serving(model, extra=limits, log=workdir / "server.log") as url:
+    with serving(model, extra=limits, log=workdir / "server.log") as (url, pid):
         phases["server_start_s"] = round(time.perf_counter() - t0, 2)
         print(f"server up in {phases['server_start_s']} s", flush=True)
         _, phases["warmup_s"] = run_load(
             url, payloads(texts, args.warmup, bad_every=0, max_body_bytes=0, max_text_chars=0)
         )
+        tcp_before, server_cpu, client_cpu = tcp_counters(), cpu_seconds(pid), time.process_time()
         outcomes, wall = run_load(
             url, bodies, concurrency=args.concurrency, keepalive_expiry=args.keepalive_expiry
         )
+        client_cpu = time.process_time() - client_cpu
+        server_after = cpu_seconds(pid)
+        server_cpu = (
+            server_after - server_cpu if server_after is not None and server_cpu is not None else None
+        )
+        tcp_after = tcp_counters()
         alive = still_serving(url)
         t0 = time.perf_counter()
     phases["server_stop_s"] = round(time.perf_counter() - t0, 2)
     load_after = os.getloadavg()
+    problems = log_problems(workdir / "server.log")
     summary = summarize(outcomes, wall)
+    n = max(1, len(outcomes))
+    summary["cpu_ms_per_request"] = {  # CPU time, not wall: what a request costs whatever the machine's load
+        "server": round(server_cpu * 1000 / n, 2) if server_cpu is not None else None,
+        "client": round(client_cpu * 1000 / n, 2),
+    }
+    summary["tcp_counters_during_burst"] = {k: tcp_after[k] - tcp_before[k] for k in tcp_after}
+    summary["server_log_problems"] = {"count": len(problems), "first": problems[:5]}
     results: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -368,7 +437,7 @@ def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         },
         "settings": {k: str(v) for k, v in vars(args).items()},
         "server": "python -m tutorloop serve (uvicorn, one worker) on 127.0.0.1 in a subprocess, tfidf model",
-        "client": "httpx.AsyncClient in this process, at most `concurrency` requests in flight",
+        "client": "`concurrency` workers in this process, each an httpx.AsyncClient with its own connection",
         "note": "one run; client and server share this machine's cores with other jobs (see load average)",
         "phases": phases,
         **summary,
@@ -382,7 +451,9 @@ def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         f"p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms; statuses {summary['by_status']}; "
         f"dropped {summary['dropped']}, 5xx {summary['server_errors_5xx']}, unexpected "
         f"{summary['unexpected']}; alive after: {alive}; load average {load_before[0]:.2f} -> "
-        f"{load_after[0]:.2f}"
+        f"{load_after[0]:.2f}; CPU ms per request: server {summary['cpu_ms_per_request']['server']}, "
+        f"client {summary['cpu_ms_per_request']['client']}; TCP resets during the burst "
+        f"{summary['tcp_counters_during_burst']}; server log warnings/errors {len(problems)}"
     )
     print(f"Wrote {args.out}")
     failed = summary["dropped"] or summary["server_errors_5xx"] or summary["unexpected"] or not alive

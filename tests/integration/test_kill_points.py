@@ -11,11 +11,12 @@ covers.
 
 Each kill point then gets a fresh run folder and an empty cache: the run SIGKILLs itself right after that
 event, ``tutorloop run --resume`` (no hooks' kill) finishes it, and the test compares with the reference:
-every stored example (all columns, ids included), the jobs and their results, the logged actions,
-``rounds.jsonl`` (all but wall-clock ``seconds``), the kept model's manifest metrics and predictions, and
-the paid calls (the backend writes each request it really answers): each request is paid once across the
-killed process and the resume, the same requests as the reference, and ``ledger.jsonl`` counts each paid
-call once.
+every stored example (all columns, ids included), the jobs and their results, the logged actions, the
+store's ``meta`` (all but the run's wall-clock ``elapsed_s``, which must be in the killed store and grow on
+resume), ``rounds.jsonl`` (all but wall-clock ``seconds``), the kept model's manifest metrics and
+predictions, and the paid calls (the backend writes each request it really answers): each request is paid
+once across the killed process and the resume, the same requests as the reference, and ``ledger.jsonl``
+counts each paid call once.
 
 A representative subset runs in the normal suite; all kill points run with::
 
@@ -30,6 +31,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,8 @@ from typing import Any
 
 import pytest
 from scripted_backend import install
+
+from tutorloop.data.store import ELAPSED_KEY
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -241,15 +245,21 @@ def test_killed_run_resumes_to_the_uninterrupted_result(
     if which == "last" and point == choose(ref.journal, phase_name, "first"):
         pytest.skip(f"the reference run has one {phase_name} event: the same point as its first")
     args, env = scenario_env(scenario, tmp_path)
+    started = time.monotonic()
     killed, journal, paid_before = run_cli(args, tmp_path, env, tag="killed", kill_at=point)
+    killed_for = time.monotonic() - started
     assert killed.returncode == -9, f"not killed at {point} (exit {killed.returncode}): {killed.stderr}"
     assert journal[-1] == point  # it died right after that step, where the reference went on
     assert journal == ref.journal[: len(journal)]  # on the same path as the reference up to there
+    # the time spent so far was committed with the last write, so the time budget survives the kill
+    spent_before = elapsed(tmp_path / "run")
+    assert 0 < spent_before < killed_for
 
     resume = ["run", "--resume", str(tmp_path / "run"), "--json"]
     resumed, _, paid_after = run_cli(resume, tmp_path, env, tag="resume")
     assert resumed.returncode == 0, resumed.stderr
     assert_same_end_state(tmp_path / "run", ref.run_dir)
+    assert elapsed(tmp_path / "run") > spent_before  # the resume went on from it
     paid = Counter(paid_before + paid_after)
     assert [k for k, n in paid.items() if n > 1] == [], "requests paid twice"
     assert paid == Counter(ref.calls), "not the reference run's paid requests"
@@ -274,7 +284,8 @@ def store_state(path: Path) -> dict[str, Any]:
             name: {k: v for k, v in json.loads(info).items() if k != "seconds"} if info != "null" else None
             for name, info in db.execute("SELECT name, info FROM phases")
         }
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        # all but the run's wall-clock time (which no two runs share)
+        meta = {k: v for k, v in db.execute("SELECT key, value FROM meta") if k != ELAPSED_KEY}
         return {
             "examples": examples,
             "jobs": jobs,
@@ -282,6 +293,14 @@ def store_state(path: Path) -> dict[str, Any]:
             "phases": phases,
             "meta": meta,
         }
+
+
+def elapsed(run: Path) -> float:
+    """The run's wall-clock seconds as its store holds them (``meta`` ``elapsed_s``)."""
+    with sqlite3.connect(f"file:{run / 'store.sqlite'}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (ELAPSED_KEY,)).fetchone()
+    assert row is not None, "no elapsed time in the store"
+    return float(json.loads(row[0]))
 
 
 def rounds(run: Path) -> list[dict[str, Any]]:

@@ -25,11 +25,14 @@ def _free_port() -> int:
 def _serve(model_dir: Path, **limits):
     import uvicorn
 
-    from tutorloop.serve.app import create_app
+    from tutorloop.serve.app import TIMEOUT_KEEP_ALIVE_S, create_app
 
     port = _free_port()
+    app = create_app(model_dir, **limits)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(model_dir, **limits), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(  # as `tutorloop serve` runs it (cli/serve.py), but quiet
+            app, host="127.0.0.1", port=port, timeout_keep_alive=TIMEOUT_KEEP_ALIVE_S, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -119,12 +122,116 @@ def test_chunked_oversized_body_is_refused(base_url):
     assert httpx.get(f"{base_url}/health").status_code == 200
 
 
+def test_chunked_body_is_refused_at_the_limit_without_reading_the_rest(tmp_path):
+    """At the ASGI level: the guard stops reading a chunked upload at the limit, so memory stays bounded."""
+    import asyncio
+
+    from tutorloop.serve.app import create_app
+
+    make_classifier("tfidf").fit(*read_labelled(TINY)).save(tmp_path / "model")
+    app = create_app(tmp_path / "model", max_body_bytes=50_000)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "root_path": "",
+    }
+    chunks_read, sent = 0, []
+
+    async def receive():  # a 10 MB upload in 10 kB chunks
+        nonlocal chunks_read
+        chunks_read += 1
+        return {"type": "http.request", "body": b"x" * 10_000, "more_body": chunks_read < 1000}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413 and b"PayloadTooLarge" in sent[1]["body"]
+    assert chunks_read == 6  # 60 kB read, the first chunk over 50 kB; not the 10 MB
+
+
+def test_parallel_requests_get_the_predictions_of_sequential_ones(concurrent_url):
+    """The server gives requests that wait together one model call (tfidf, static): each still gets the
+    probabilities it gets alone. The ONNX kinds' rows depend on their batch (up to 0.02 for embed), so
+    they get a call per request, and the same answer too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, kind = concurrent_url
+    texts, _ = read_labelled(TINY)
+    bodies = [{"text": t} for t in texts] + [{"texts": texts[i : i + 3]} for i in range(0, len(texts), 3)]
+    bodies = bodies * 2  # 2 x (every text alone, then in threes)
+
+    def post(body):
+        with httpx.Client() as client:  # one connection each: all in flight together
+            r = client.post(f"{url}/predict", json=body)
+        assert r.status_code == 200, r.text
+        return [[p["label"], list(p["probabilities"].values())] for p in r.json()["predictions"]]
+
+    alone = [post(b) for b in bodies]
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        together = list(pool.map(post, bodies))
+    assert [[p[0] for p in r] for r in together] == [[p[0] for p in r] for r in alone]
+    for got, want in zip(together, alone, strict=True):
+        for (_, g), (_, w) in zip(got, want, strict=True):
+            assert g == pytest.approx(w, abs=1e-9, rel=0), kind  # float noise at most (static: 1e-16)
+
+
+@pytest.fixture(scope="module", params=["tfidf", "embed", "static"])
+def concurrent_url(request, tmp_path_factory):
+    from tutorloop.classifiers import registry
+
+    for module in registry.get(request.param).requires:
+        pytest.importorskip(module, reason=f"the {request.param!r} classifier needs its extra")
+    params = {"vocab_limit": 3000} if request.param == "static" else {}  # as the contract tests distil it
+    model_dir = tmp_path_factory.mktemp(f"serve-{request.param}") / "model"
+    make_classifier(request.param, **params).fit(*read_labelled(TINY)).save(model_dir)
+    server, thread, url = _serve(model_dir)
+    yield url, request.param
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_an_idle_connection_outlives_the_clients_keep_alive(tfidf_model):
+    """The server keeps an idle connection longer than httpx does (5 s), so the client closes it first:
+    a server that closes at 5 s too (uvicorn's default) races a client reusing it, which then gets a
+    connection reset (docs/reliability.md, section 7)."""
+    from tutorloop.serve.app import TIMEOUT_KEEP_ALIVE_S
+
+    assert TIMEOUT_KEEP_ALIVE_S > httpx.Limits().keepalive_expiry
+    server, thread, url = _serve(tfidf_model)
+    port = int(url.rsplit(":", 1)[1])
+    request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            for _ in range(2):  # the same connection, used again after 6 idle seconds
+                sock.sendall(request)
+                reply = b""
+                while not reply.endswith(b'{"status":"ok"}'):
+                    chunk = sock.recv(4096)
+                    assert chunk, "the server closed the connection"
+                    reply += chunk
+                assert reply.startswith(b"HTTP/1.1 200")
+                time.sleep(6)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 def test_serve_imports_no_llm_route():
     import ast
 
-    src = (Path(__file__).parents[2] / "src/tutorloop/serve/app.py").read_text()
-    modules = {n.module for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom) and n.level}
-    assert modules <= {"classifiers.loader", "errors", "types"}
+    for path in (Path(__file__).parents[2] / "src/tutorloop/serve").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level}
+        assert modules <= {"classifiers.loader", "errors", "types", "batcher"}, path
 
 
 KEY = "sk-serve-test-5f2c9e"  # a made-up key: the tests check it never leaves the request headers
@@ -224,6 +331,7 @@ def test_serve_cli_refuses_an_unset_key_variable_and_warns_off_loopback(tfidf_mo
     from click.testing import CliRunner
 
     from tutorloop.cli.main import cli
+    from tutorloop.serve.app import TIMEOUT_KEEP_ALIVE_S
 
     started: list[dict] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(kw))
@@ -233,6 +341,9 @@ def test_serve_cli_refuses_an_unset_key_variable_and_warns_off_loopback(tfidf_mo
     assert r.exit_code != 0 and "SERVE_KEY is not set" in str(r.exception) and not started
     r = runner.invoke(cli, ["serve", str(tfidf_model)])
     assert r.exit_code == 0 and started[-1]["host"] == "127.0.0.1" and "Warning" not in r.output
+    assert started[-1]["timeout_keep_alive"] == TIMEOUT_KEEP_ALIVE_S  # not uvicorn's 5 s
+    r = runner.invoke(cli, ["serve", str(tfidf_model), "--timeout-keep-alive", "9"])
+    assert r.exit_code == 0 and started[-1]["timeout_keep_alive"] == 9
     r = runner.invoke(cli, ["serve", str(tfidf_model), "--host", "0.0.0.0"])
     assert r.exit_code == 0 and started[-1]["host"] == "0.0.0.0"
     assert "Warning: serving on 0.0.0.0" in r.output and "--api-key-env" in r.output

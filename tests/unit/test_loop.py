@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -262,6 +263,74 @@ def test_resume_after_crash_pays_nothing_again(tmp_path: Path) -> None:
     # a round's tokens are counted from the previous round's record, so the crashed round keeps what it
     # spent before the crash
     assert [h["tokens"] for h in resumed.history] == [h["tokens"] for h in reference.history]
+
+
+def _stored_elapsed(run_dir: Path) -> float:
+    """The run's elapsed seconds as committed to its store (read as another process would)."""
+    with sqlite3.connect(f"file:{run_dir / 'store.sqlite'}?mode=ro", uri=True) as db:
+        (value,) = db.execute("SELECT value FROM meta WHERE key = 'elapsed_s'").fetchone()
+    return float(json.loads(value))
+
+
+class _FakeClock:
+    """``time`` for :mod:`tutorloop.loop.context`: a monotonic clock that only the fake LLM moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_time_spent_before_a_crash_counts_against_the_resumed_runs_time_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tutorloop.llm import FakeLLM
+    from tutorloop.loop import context
+
+    clock = _FakeClock()
+    monkeypatch.setattr(context, "time", clock)
+    labels = ["positive", "negative", "neutral"]
+    task = three_way(tmp_path)
+    config = LoopConfig(examples_per_label=6, max_rounds=2, patience=2, time_budget_s=1800)
+    ref_llm, _ = fake_llm(labels, guided_keyword={"neutral": "meh"})
+    reference = run(
+        task, llm=ref_llm, classifier="tfidf", config=config, out=tmp_path / "ref", progress=False
+    )
+    assert reference.stopped.startswith("max_rounds")  # unbroken, the budget is never the limit
+    crash_at = len(ref_llm.requests) - 4  # inside the refinement rounds
+    _, curator = fake_llm(labels, guided_keyword={"neutral": "meh"})
+    calls, stored_at_crash = 0, []
+
+    def one_second_each_then_hang(req):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        clock.now += 1.0
+        if calls > crash_at:  # the call hangs for an hour, then the process dies
+            stored_at_crash.append(_stored_elapsed(tmp_path / "r"))
+            clock.now += 3600.0
+            raise RuntimeError("simulated crash")
+        return curator(req)
+
+    clock.now = 0.0
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(
+            task,
+            llm=FakeLLM(responder=one_second_each_then_hang),
+            classifier="tfidf",
+            config=config,
+            out=tmp_path / "r",
+            progress=False,
+        )
+    # the time is committed with the work: a SIGKILL in the hung call would lose only the time since the
+    # last stored job (the hour), not the minute before it (the calls not yet stored: a few at most)
+    assert crash_at - 4 <= stored_at_crash[0] <= crash_at
+    clock.now = 1e6  # the resume is a new process: its clock has nothing to do with the last one's
+    llm2, _ = fake_llm(labels, guided_keyword={"neutral": "meh"})
+    resumed = run(None, llm=llm2, out=tmp_path / "r", resume=True, progress=False)
+    assert resumed.stopped == "time budget of 1800 s spent"
+    assert llm2.requests == []  # the budget was spent before the resume: not one call more
+    assert Store(tmp_path / "r" / "store.sqlite").get_meta("elapsed_s") >= 3600 + crash_at
 
 
 def test_resumed_finished_run_makes_no_llm_request(tmp_path: Path) -> None:

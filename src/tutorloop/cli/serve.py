@@ -27,6 +27,13 @@ from ..errors import ConfigError
 @click.option("--max-body-bytes", default=4_000_000, show_default=True, type=click.IntRange(1))
 @click.option("--threads", default=None, type=click.IntRange(1, 256), help="onnxruntime threads.")
 @click.option(
+    "--timeout-keep-alive",
+    default=None,
+    type=click.IntRange(1),
+    help="Seconds an idle connection is kept open (default 75). Keep it above your clients' idle timeout "
+    "(httpx: 5 s), or a client reusing a connection as the server closes it gets a connection reset.",
+)
+@click.option(
     "--api-key-env",
     metavar="VAR",
     default=None,
@@ -41,6 +48,7 @@ def serve_cmd(
     max_text_chars: int,
     max_body_bytes: int,
     threads: int | None,
+    timeout_keep_alive: int | None,
     api_key_env: str | None,
 ) -> None:
     """Serve MODEL: POST /predict, GET /health, GET /info, docs at /docs.
@@ -64,7 +72,7 @@ def serve_cmd(
     try:
         import uvicorn
 
-        from ..serve.app import create_app
+        from ..serve.app import TIMEOUT_KEEP_ALIVE_S, create_app
     except ImportError as exc:
         raise ConfigError(
             f'Serving needs FastAPI and uvicorn ({exc}): pip install "tutorloop[serve]"'
@@ -79,7 +87,8 @@ def serve_cmd(
     )
     auth = f" (API key from ${api_key_env} required)" if api_key else ""
     click.echo(f"Serving {model_path} on http://{host}:{port}{auth} (docs at /docs)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    keep_alive = timeout_keep_alive or TIMEOUT_KEEP_ALIVE_S
+    uvicorn.run(app, host=host, port=port, timeout_keep_alive=keep_alive, log_level="info")
 
 
 def _is_loopback(host: str) -> bool:

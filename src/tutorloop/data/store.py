@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +115,11 @@ _STORAGE_FAILURES = {
 _DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
+ELAPSED_KEY = "elapsed_s"
+"""The ``meta`` key of the run's wall-clock seconds so far, over all its attempts (see
+:meth:`Store.count_time`)."""
+
+
 def _code(exc: sqlite3.Error) -> int:
     return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
 
@@ -134,6 +139,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+        self._elapsed: Callable[[], float] | None = None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -170,6 +176,8 @@ class Store:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
+                    if self._elapsed is not None:
+                        _put_meta(self._db, ELAPSED_KEY, self._elapsed())
                     self._db.execute("COMMIT")
                 except BaseException:
                     if self._db.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
@@ -418,10 +426,31 @@ class Store:
 
     def set_meta(self, key: str, value: Any) -> None:
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                (key, json.dumps(value, ensure_ascii=False)),
-            )
+            _put_meta(db, key, value)
+
+    # -- the run's wall-clock time ---------------------------------------------------------------------------
+    def count_time(self, elapsed: Callable[[], float]) -> None:
+        """From now on every transaction also stores ``elapsed()`` (the run's seconds so far, earlier
+        attempts included) under ``meta`` ``elapsed_s``, committed with the work it covers. A process
+        killed outright (SIGKILL, power loss) thus loses only the time since its last committed write."""
+        self._elapsed = elapsed
+
+    def elapsed_before(self) -> float:
+        """The run's wall-clock seconds as last stored (0 for a new run)."""
+        return float(self.get_meta(ELAPSED_KEY, 0.0))
+
+    def save_elapsed(self) -> None:
+        """Store the elapsed time now (a transaction of its own; nothing when :meth:`count_time` was not
+        called)."""
+        if self._elapsed is not None:
+            with self.transaction():
+                pass
+
+
+def _put_meta(db: sqlite3.Connection, key: str, value: Any) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value, ensure_ascii=False))
+    )
 
 
 def _row(r: tuple) -> ExampleRow:

@@ -86,7 +86,11 @@ class LoopConfig:
         "Sub-topics the LLM proposes per label. None = as many as the generation calls need, at most 8.", None
     )
     token_budget: int | None = _doc("Paid LLM tokens for the whole run. None = unlimited.", None)
-    time_budget_s: float | None = _doc("Wall-clock seconds for the whole run. None = unlimited.", None)
+    time_budget_s: float | None = _doc(
+        "Wall-clock seconds for the whole run, every attempt counted (a resume goes on from the time "
+        "already spent). None = unlimited.",
+        None,
+    )
     seed: int = _doc("Seed for sampling, attribute combinations and classifiers.", 0)
     agent: str = _doc(
         "Who picks refinement actions: 'llm' (tool calls), 'policy' (deterministic rules from "

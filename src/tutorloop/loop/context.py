@@ -31,21 +31,28 @@ class BudgetExhausted(Exception):  # noqa: N818 - internal control flow, not an 
 
 @dataclass
 class Budget:
-    """Token and wall-clock limits of a run. Tokens are the paid (uncached) tokens in the run's ledger."""
+    """Token and wall-clock limits of a run, for all its attempts together. Tokens are the paid (uncached)
+    tokens in the run's ledger; seconds are ``spent_before`` (the earlier attempts', as the store last
+    recorded them) plus this process's since ``started``."""
 
     ledger: Ledger
     tokens: int | None
     seconds: float | None
-    started: float = field(default_factory=time.monotonic)
+    spent_before: float = 0.0
+    started: float = field(default_factory=lambda: time.monotonic())
 
     def tokens_used(self) -> int:
         return int(self.ledger.summary()["total_tokens"])
+
+    def elapsed(self) -> float:
+        """Wall-clock seconds the run has taken, earlier attempts included."""
+        return self.spent_before + time.monotonic() - self.started
 
     def exhausted(self) -> str | None:
         """Why the budget is spent, or ``None`` while there is some left."""
         if self.tokens is not None and self.tokens_used() >= self.tokens:
             return f"token budget of {self.tokens:,} spent ({self.tokens_used():,} tokens used)"
-        if self.seconds is not None and time.monotonic() - self.started >= self.seconds:
+        if self.seconds is not None and self.elapsed() >= self.seconds:
             return f"time budget of {self.seconds:.0f} s spent"
         return None
 
@@ -60,7 +67,7 @@ class Budget:
         if self.tokens is not None:
             parts.append(f"{max(0, self.tokens - self.tokens_used()):,} tokens")
         if self.seconds is not None:
-            parts.append(f"{max(0.0, self.seconds - (time.monotonic() - self.started)):.0f} s")
+            parts.append(f"{max(0.0, self.seconds - self.elapsed()):.0f} s")
         return ", ".join(parts) or "unlimited"
 
 

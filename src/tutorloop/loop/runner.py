@@ -13,12 +13,14 @@ record).
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..data.io import atomic_write_text
+from ..errors import TutorloopError
 from ..evaluation.analysis import RoundRecord, best_round
 from ..llm.base import LLM
 from .actions import execute, spec_of
@@ -92,9 +94,20 @@ def run_opened(setup: RunSetup, llm: LLM, *, progress: bool = True) -> RunResult
         try:
             return _Loop(ctx, setup.classifier).run()
         finally:
+            _save_elapsed(ctx)
             ctx.store.close()
     finally:
         setup.release()
+
+
+def _save_elapsed(ctx: Context) -> None:
+    """Store the run's time so far on the way out (finished, Ctrl-C, SIGTERM, an error), so a resume
+    counts it against ``time_budget_s``. Best effort: a store that cannot be written (disk full, damaged)
+    must not hide the error that ended the run; the time of the last committed write is kept then."""
+    try:
+        ctx.store.save_elapsed()
+    except (TutorloopError, sqlite3.Error):
+        pass
 
 
 class _Loop:

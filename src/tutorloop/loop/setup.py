@@ -147,10 +147,11 @@ def open_context(setup: RunSetup, llm: LLM, *, progress: bool = True) -> Context
         llm.recording_to(ledger),
         store,
         Deduper(cfg.dedup_threshold, _encoder(cfg, setup.classifier)),
-        Budget(ledger, cfg.token_budget, cfg.time_budget_s),
+        Budget(ledger, cfg.token_budget, cfg.time_budget_s, spent_before=store.elapsed_before()),
         UI(progress),
         run_dir,
     )
+    store.count_time(ctx.budget.elapsed)  # so the time budget survives a resume
     ctx.warnings = list(store.get_meta("warnings", []))
     if setup.config.max_rounds is None and not has_real_validation(task):
         ctx.ui.line(

@@ -24,9 +24,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..classifiers.loader import load
 from ..errors import DataError, TutorloopError
+from .batcher import PredictionQueue
 
 
 class PredictRequest(BaseModel):
@@ -80,6 +82,84 @@ def _unauthorized(missing: bool) -> JSONResponse:
     return response
 
 
+_ROW_WISE_KINDS = {"tfidf", "static"}
+"""Kinds whose probabilities for a text do not depend on the other texts of the call, so requests that
+wait together can share one (tests/integration/test_serve.py::test_parallel_requests_get_the_predictions_of_
+sequential_ones checks it for these and for embed, which does not share)."""
+
+TIMEOUT_KEEP_ALIVE_S = 75
+"""Seconds the server keeps an idle connection open (``tutorloop serve --timeout-keep-alive``). Longer than
+clients keep theirs (httpx 5 s, aiohttp 15 s, nginx's upstream pools 60 s), so the client is the one that
+closes an idle connection. uvicorn's default, 5 s, equals httpx's: under load a client reused a connection
+just as the server closed it, the server's kernel reset it with the request unread, and the client saw
+``ConnectionResetError`` (``benchmarks/serve_load.py``; see docs/reliability.md §7)."""
+
+
+class _Guard:
+    """The API key first (when set), then the body limit; a plain ASGI middleware (Starlette's
+    ``BaseHTTPMiddleware`` runs each request through a task group and memory streams: under load, 36% of
+    the event loop's profile samples were under it, 22% of them the app itself).
+
+    The key is checked before the body is read, so an unauthenticated client cannot make the server buffer
+    anything. A body longer than ``max_body_bytes`` is refused at once from its ``Content-Length``; a chunked
+    one is read up to the limit and refused there (so memory stays bounded), then replayed to the app. The
+    rest of a refused upload is read and dropped by the server, which keeps the connection: closing it with
+    the upload unread would make the kernel reset it, and the client would see a reset instead of the 413.
+    """
+
+    def __init__(self, app: ASGIApp, *, expected: bytes | None, max_body_bytes: int):
+        self.app = app
+        self.expected = expected
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if self.expected is not None and not (request.method == "GET" and request.url.path == "/health"):
+            presented = _presented_key(request)
+            if presented is None or not hmac.compare_digest(presented, self.expected):
+                await _unauthorized(presented is None)(scope, receive, send)
+                return
+        length = request.headers.get("content-length")
+        limit = self.max_body_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            too_large = _error(
+                413, "PayloadTooLarge", f"Request body is {length} bytes; the limit is {limit}."
+            )
+            await too_large(scope, receive, send)
+            return
+        if request.method == "POST" and length is None:  # chunked upload: count what actually arrives
+            body = bytearray()
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                body += message.get("body", b"")
+                if len(body) > limit:
+                    await _error(413, "PayloadTooLarge", f"Request body exceeds {limit} bytes.")(
+                        scope, receive, send
+                    )
+                    return
+                if not message.get("more_body", False):
+                    break
+            receive = _replay(bytes(body), receive)
+        await self.app(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app ``body`` (already read) and then what the server sends."""
+    pending = [body]
+
+    async def replayed() -> Message:
+        if pending:
+            return {"type": "http.request", "body": pending.pop(), "more_body": False}
+        return await receive()
+
+    return replayed
+
+
 def create_app(
     model_path: str | Path,
     *,
@@ -102,30 +182,18 @@ def create_app(
     model = load(model_path, threads=threads)
     manifest = model.manifest
     labels = [str(c) for c in model.classes_]
+    # one model call at a time on a worker thread, for every request waiting (see .batcher); the ONNX
+    # kinds get a call per request, since their rows depend on the rest of the call (embed: up to 0.02
+    # in a probability, measured) and no client's answer may depend on another client's requests
+    shared = manifest["kind"] in _ROW_WISE_KINDS
+    queue = PredictionQueue(model.predict_proba, max_texts=max_batch if shared else 1)
     app = FastAPI(
         title="tutorloop classifier",
         version=str(manifest.get("tutorloop_version", "")),
         description=f"A tutorloop {manifest['kind']} classifier over labels: {', '.join(labels)}.",
     )
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        """The API key first (when set), then the body limit."""
-        if expected is not None and not (request.method == "GET" and request.url.path == "/health"):
-            # before the body is read: an unauthenticated client cannot make the server buffer anything
-            presented = _presented_key(request)
-            if presented is None or not hmac.compare_digest(presented, expected):
-                return _unauthorized(presented is None)
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body_bytes:
-            return _error(
-                413, "PayloadTooLarge", f"Request body is {length} bytes; the limit is {max_body_bytes}."
-            )
-        if request.method == "POST" and length is None:
-            body = await request.body()  # chunked upload: measure what actually arrived
-            if len(body) > max_body_bytes:
-                return _error(413, "PayloadTooLarge", f"Request body exceeds {max_body_bytes} bytes.")
-        return await call_next(request)
+    app.add_middleware(_Guard, expected=expected, max_body_bytes=max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -170,7 +238,7 @@ def create_app(
         }
 
     @app.post("/predict", response_model=PredictResponse, responses={401: {}, 413: {}, 422: {}})
-    def predict(req: PredictRequest) -> Any:
+    async def predict(req: PredictRequest) -> Any:
         """Classify ``text`` or ``texts``; returns labels and per-label probabilities."""
         texts = [req.text] if req.text is not None else list(req.texts or [])
         if not texts:
@@ -186,7 +254,7 @@ def create_app(
                 )
             if not t.strip():
                 return _error(422, "ValidationError", f"Text {i} is empty; send some text to classify.")
-        proba = model.predict_proba(texts)
+        proba = await queue.predict_proba(texts)
         preds = [
             Prediction(
                 label=labels[int(p.argmax())],
