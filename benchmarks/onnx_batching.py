@@ -60,7 +60,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _load() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0]) if Path("/proc/loadavg").exists() else -1.0
+    return round(os.getloadavg()[0], 2)
 
 
 def _model(data: Path, per_class: int, workdir: Path, threads: int) -> tuple[Any, list[str]]:
