@@ -81,3 +81,11 @@ def test_int8_batching_keeps_the_decisions(saved, require_kind, held_out):
     batched = model.predict_proba(texts)
     assert np.abs(batched - alone).max() < 0.05
     assert batched[: len(held_out)].argmax(1).tolist() == alone[: len(held_out)].argmax(1).tolist()
+
+
+def test_idle_onnxruntime_threads_do_not_spin(saved, require_kind):
+    """Spinning threads take a shared CPU from the thread doing the work (benchmarks/onnx_batching.py)."""
+    require_kind("embed")
+    options = load(saved("embed"), threads=2).encoder.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.intra_op_num_threads == 2
