@@ -104,6 +104,7 @@ def bench_kind(kind: str, args: argparse.Namespace, data: tuple, workdir: Path) 
     model = tutorloop.load(path, threads=args.threads)
     texts = te_x[: args.n_texts]
     model.predict_proba(texts[:64])  # warm-up
+    load_before = os.getloadavg()[0]  # two shared cores: the load says how much of them the run had
     start = time.perf_counter()
     pred = model.predict(texts)
     batch_s = time.perf_counter() - start
@@ -123,6 +124,7 @@ def bench_kind(kind: str, args: argparse.Namespace, data: tuple, workdir: Path) 
         **lat,
         "accuracy": acc,
         "mean_tokens": round(float(np.mean(tokens)), 1) if tokens else None,
+        "loadavg_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 
@@ -155,6 +157,7 @@ def bench_llm(args: argparse.Namespace, data: tuple) -> dict[str, Any]:
         "spec": args.llm,
         "model": getattr(llm, "model", "?"),
         "n_texts": len(times),
+        "loadavg_1min_after": round(os.getloadavg()[0], 2),
         "load_plus_first_call_s": round(time.perf_counter() - start - sum(times[1:]), 2),
         "texts_per_s": len(times) / sum(times),
         "p50_ms": statistics.median(times) * 1000,

@@ -18,6 +18,8 @@ from .predictors import Predictor
 
 ENCODER_FILE = "encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
+CHUNK = 4096  # texts tokenised and length-sorted together
+BATCH_TOKENS = 512  # padded tokens per ONNX call: see benchmarks/onnx_batching.py
 
 
 def _require_runtime() -> tuple[Any, Any]:
@@ -52,6 +54,31 @@ def normalize(x: np.ndarray) -> np.ndarray:
     return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
 
 
+def length_batches(lengths: list[int], max_texts: int, max_tokens: int) -> list[np.ndarray]:
+    """Indices into ``lengths`` grouped into batches of similar length: sorted by length (stably), each
+    batch at most ``max_texts`` long and, padded to its longest text, at most ``max_tokens`` tokens (a
+    text longer than that gets a batch of its own). Every index appears exactly once.
+
+    >>> [b.tolist() for b in length_batches([5, 1, 9, 2, 1], max_texts=2, max_tokens=100)]
+    [[1, 4], [3, 0], [2]]
+    >>> [b.tolist() for b in length_batches([3, 3, 3, 50], max_texts=64, max_tokens=8)]
+    [[0, 1], [2], [3]]
+    """
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    out, start = [], 0
+    while start < len(order):
+        end = start + 1
+        while (
+            end < len(order)
+            and end - start < max_texts
+            and (end - start + 1) * lengths[order[end]] <= max_tokens
+        ):
+            end += 1
+        out.append(order[start:end])
+        start = end
+    return out
+
+
 class OnnxEncoder:
     """Sentence embeddings from an exported encoder directory.
 
@@ -61,9 +88,10 @@ class OnnxEncoder:
         max_seq_length: tokens kept per text (longer texts are truncated).
         max_chars: characters kept before tokenising, so a 1 MB text costs no more than a short one.
         pooling: ``mean``, ``cls`` or ``max``.
-        pad_id, pad_token: padding used for batches.
+        pad_id: the token id batches are padded with.
         threads: onnxruntime intra-op threads (``None``: onnxruntime decides).
-        batch_size: texts per ONNX call.
+        batch_size: most texts per ONNX call.
+        batch_tokens: most padded tokens per ONNX call (a longer text still goes alone).
     """
 
     def __init__(
@@ -75,9 +103,9 @@ class OnnxEncoder:
         max_chars: int,
         pooling: str = "mean",
         pad_id: int = 0,
-        pad_token: str = "[PAD]",
         threads: int | None = None,
         batch_size: int = 64,
+        batch_tokens: int = BATCH_TOKENS,
     ) -> None:
         ort, tokenizers = _require_runtime()
         try:
@@ -86,38 +114,53 @@ class OnnxEncoder:
             if threads:
                 opts.intra_op_num_threads = int(threads)
             opts.inter_op_num_threads = 1
+            # Idle intra-op threads sleep instead of spinning: on a shared or busy CPU a spinning thread
+            # takes the core from the one doing the work (2-3x slower at load 4 on two cores).
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise ArtifactError(
                 f"Could not load the encoder {model_path} ({exc}); the file may be corrupt."
             ) from exc
         self.tokenizer.enable_truncation(max_length=int(max_seq_length))
-        self.tokenizer.enable_padding(pad_id=int(pad_id), pad_token=pad_token)
+        self.tokenizer.no_padding()  # each batch is padded in encode(), to its own longest text
+        self.pad_id = int(pad_id)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.max_chars = int(max_chars)
         self.pooling = pooling
         self.batch_size = int(batch_size)
+        self.batch_tokens = int(batch_tokens)
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised float32 embeddings, one row per text (batched, sorted by length for speed)."""
-        cut = [t[: self.max_chars] for t in texts]
-        order = np.argsort([len(t) for t in cut], kind="stable")
+        """L2-normalised float32 embeddings, one row per text, in the order given.
+
+        Texts are tokenised once (``CHUNK`` at a time, bounding memory), sorted by token count and run in
+        batches (:func:`length_batches`) padded to the batch's own longest text, so short texts do not pay
+        for a long one, and a batch stays small enough for the CPU's caches.
+        """
         out: np.ndarray | None = None
-        for start in range(0, len(cut), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            vecs = self._encode_batch([cut[i] for i in idx])
-            if out is None:
-                out = np.empty((len(cut), vecs.shape[1]), dtype=np.float32)
-            out[idx] = vecs
+        for start in range(0, len(texts), CHUNK):
+            encs = self.tokenizer.encode_batch([t[: self.max_chars] for t in texts[start : start + CHUNK]])
+            ids = [e.ids for e in encs]
+            for idx in length_batches([len(x) for x in ids], self.batch_size, self.batch_tokens):
+                vecs = self._run([ids[i] for i in idx], [encs[i].type_ids for i in idx])
+                if out is None:
+                    out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
+                out[start + idx] = vecs
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        encs = self.tokenizer.encode_batch(texts)
+    def _run(self, ids: list[list[int]], type_ids: list[list[int]]) -> np.ndarray:
+        """Embeddings of one batch of token ids, right-padded to its longest row."""
+        width = max(len(x) for x in ids)
         feeds = {
-            "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
+            "input_ids": np.full((len(ids), width), self.pad_id, dtype=np.int64),
+            "attention_mask": np.zeros((len(ids), width), dtype=np.int64),
+            "token_type_ids": np.zeros((len(ids), width), dtype=np.int64),
         }
+        for row, (x, t) in enumerate(zip(ids, type_ids, strict=True)):
+            feeds["input_ids"][row, : len(x)] = x
+            feeds["attention_mask"][row, : len(x)] = 1
+            feeds["token_type_ids"][row, : len(t)] = t
         hidden = self.session.run(None, {k: feeds[k] for k in self.inputs})[0]
         return pool(hidden, feeds["attention_mask"], self.pooling)
 
@@ -139,7 +182,6 @@ class OnnxPredictor(Predictor):
             max_chars=int(trunc.get("max_chars", 4096)),
             pooling=str(info.get("pooling", "mean")),
             pad_id=int(info.get("pad_id", 0)),
-            pad_token=str(info.get("pad_token", "[PAD]")),
             threads=threads,
             batch_size=batch_size,
         )
