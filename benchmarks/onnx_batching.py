@@ -13,6 +13,9 @@ saved (ONNX int8, as ``tutorloop save`` writes it) and loaded with ``tutorloop.l
   spinning on and off, batched and one text per call.
 - **split**: of one default-batched pass with the session as loaded (2 threads), seconds in the
   tokenizer and padding, in ``session.run`` and in pooling + head.
+- **agreement** (``--parts agreement``, not run by default): int8 quantises a batch's activations with one
+  scale, so batching moves predictions a little; labels agreeing and the largest probability gap between
+  the old batching, the new, one text a call, and the same classifier saved with an fp32 encoder.
 
 Every variant runs once per round, rounds interleaved, so a change in the machine's load hits all of them;
 the best and median of ``--rounds`` are kept, with the load average before and after.
@@ -63,21 +66,23 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def _model(data: Path, per_class: int, workdir: Path, threads: int) -> tuple[Any, list[str]]:
+def _model(data: Path, per_class: int, workdir: Path, threads: int) -> tuple[Any, Any, list[str], list[str]]:
+    """(fitted classifier, its saved int8 artifact loaded, texts not trained on, their gold labels)."""
     from tutorloop.classifiers import load, make_classifier
     from tutorloop.data.io import read_labelled
 
     texts, gold = read_labelled(data / "test.jsonl")
     seen: dict[str, int] = {}
-    train, rest = [], []
+    train, rest, rest_gold = [], [], []
     for t, y in zip(texts, gold, strict=True):
         if seen.get(y, 0) < per_class:
             seen[y] = seen.get(y, 0) + 1
             train.append((t, y))
         else:
             rest.append(t)
+            rest_gold.append(y)
     clf = make_classifier("embed").fit([t for t, _ in train], [y for _, y in train])
-    return load(clf.save(workdir / data.name), threads=threads), rest
+    return clf, load(clf.save(workdir / data.name), threads=threads), rest, rest_gold
 
 
 def _session(model_path: Path, threads: int, spin: bool) -> Any:
@@ -90,12 +95,18 @@ def _session(model_path: Path, threads: int, spin: bool) -> Any:
     return ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
 
 
-def _grouped(enc: Any, texts: list[str], groups: Callable[[list[int], list[str]], list[np.ndarray]]) -> None:
-    """Encode ``texts`` in the batches ``groups(token_counts, texts)`` picks, each padded to its longest."""
+def _grouped(
+    enc: Any, texts: list[str], groups: Callable[[list[int], list[str]], list[np.ndarray]]
+) -> np.ndarray:
+    """Embed ``texts`` in the batches ``groups(token_counts, texts)`` picks, each padded to its longest."""
     encs = enc.tokenizer.encode_batch([t[: enc.max_chars] for t in texts])
     ids = [e.ids for e in encs]
+    out = np.zeros((len(texts), 0), dtype=np.float32)
     for idx in groups([len(x) for x in ids], texts):
-        enc._run([ids[i] for i in idx], [encs[i].type_ids for i in idx])
+        vecs = enc._run([ids[i] for i in idx], [encs[i].type_ids for i in idx])
+        out = out if out.shape[1] else np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
+        out[idx] = vecs
+    return out
 
 
 def _batching_variants(
@@ -225,6 +236,44 @@ def bench_split(model: Any, texts: list[str]) -> dict[str, Any]:
     }
 
 
+def bench_agreement(
+    clf: Any, model: Any, texts: list[str], gold: list[str], fp32_dir: Path
+) -> dict[str, Any]:
+    """How far batching moves int8 predictions: the old and new batching, one text a call, and the same
+    classifier saved with an fp32 encoder, on the same texts."""
+    from tutorloop.classifiers import load
+    from tutorloop.classifiers.head import head_proba
+
+    before = _batching_variants(argparse.Namespace(rows="", tokens=""))["before"]
+    clf.quantize = False
+    fp32 = load(clf.save(fp32_dir), threads=model.encoder.session.get_session_options().intra_op_num_threads)
+    clf.quantize = True
+    proba = {
+        "int8, before (char-sorted, 64 a call)": head_proba(
+            _grouped(model.encoder, texts, before), model.coef, model.intercept
+        ),
+        "int8, now": model.predict_proba(texts),
+        "int8, one text a call": np.stack([model.predict_proba([t])[0] for t in texts]),
+        "fp32 encoder, now": fp32.predict_proba(texts),
+    }
+    truth = np.array(gold, dtype=object)
+    names = list(proba)
+    return {
+        "texts": len(texts),
+        "accuracy": {
+            k: round(float(np.mean(model.classes_[p.argmax(1)] == truth)), 4) for k, p in proba.items()
+        },
+        "pairs": {
+            f"{a} | {b}": {
+                "labels_agree": round(float(np.mean(proba[a].argmax(1) == proba[b].argmax(1))), 4),
+                "max_abs_proba_diff": round(float(np.abs(proba[a] - proba[b]).max()), 4),
+            }
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _args(argv)
     parts = set(args.parts.split(","))
@@ -239,7 +288,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     workdir = Path(tempfile.mkdtemp(prefix="tutorloop-onnx-batching-"))
     for data in args.data:
-        model, rest = _model(data, args.train_per_class, workdir, threads=2)
+        clf, model, rest, rest_gold = _model(data, args.train_per_class, workdir, threads=2)
         texts = rest[: args.n_texts]
         lengths = [len(e.ids) for e in model.encoder.tokenizer.encode_batch(texts)]
         r: dict[str, Any] = {"n_texts": len(texts), "mean_tokens": round(float(np.mean(lengths)), 1)}
@@ -256,6 +305,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             model.encoder.session = loaded
             r["split"] = bench_split(model, texts)
             print(data.name, "split", json.dumps(r["split"]), flush=True)
+        if "agreement" in parts:
+            model.encoder.session = loaded
+            r["agreement"] = bench_agreement(
+                clf, model, texts, rest_gold[: len(texts)], workdir / f"{data.name}-fp32"
+            )
+            print(data.name, "agreement", json.dumps(r["agreement"]), flush=True)
         results["data"][data.name] = r
     write_results(args.out, results)
     return results
