@@ -4,6 +4,8 @@ nothing but the speed: every text gets the embedding it gets alone, in the order
 from __future__ import annotations
 
 import random
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -83,9 +85,30 @@ def test_int8_batching_keeps_the_decisions(saved, require_kind, held_out):
     assert batched[: len(held_out)].argmax(1).tolist() == alone[: len(held_out)].argmax(1).tolist()
 
 
-def test_idle_onnxruntime_threads_do_not_spin(saved, require_kind):
-    """Spinning threads take a shared CPU from the thread doing the work (benchmarks/onnx_batching.py)."""
-    require_kind("embed")
-    options = load(saved("embed"), threads=2).encoder.session.get_session_options()
-    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-    assert options.intra_op_num_threads == 2
+def test_threads_run_batches_at_once_each_on_one_onnxruntime_thread(fp32_model):
+    """``threads`` batches run concurrently, each session call on one thread (no intra-op pool to spin or
+    stall on a shared CPU); the result is the same as one batch at a time, in the given order."""
+    _, path = fp32_model
+    model = load(path, threads=3, batch_size=2)
+    assert model.encoder.session.get_session_options().intra_op_num_threads == 1
+    session, active, most = model.encoder.session, [0], [0]
+    lock = threading.Lock()
+
+    class Counting:
+        def run(self, names, feeds):
+            with lock:
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+            try:
+                time.sleep(0.05)  # hold the call open so concurrent ones overlap
+                return session.run(names, feeds)
+            finally:
+                with lock:
+                    active[0] -= 1
+
+    texts = _shuffled(3)
+    model.encoder.session = Counting()
+    together = model.predict_proba(texts)
+    assert most[0] == 3
+    model.encoder.session, model.encoder.threads = session, 1
+    np.testing.assert_allclose(together, model.predict_proba(texts), atol=1e-6)
