@@ -19,7 +19,8 @@ saved (ONNX int8, as ``tutorloop save`` writes it) and loaded with ``tutorloop.l
   the old batching, the new, one text a call, and the same classifier saved with an fp32 encoder.
 
 Every variant runs once per round, rounds interleaved, so a change in the machine's load hits all of them;
-the best and median of ``--rounds`` are kept, with the load average before and after.
+the best and median of ``--rounds`` are kept, with the load average before and after. ``--busy N`` runs N
+busy-loop processes alongside the batching, threads and split parts, as other jobs on a shared CPU would.
 
 Usage::
 
@@ -57,10 +58,26 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rows", default="1,8,16,32,64", help="rows=N variants")
     p.add_argument("--tokens", default="256,512,1024,2048", help="tokens=N variants")
     p.add_argument("--parts", default="batching,threads,split")
+    p.add_argument("--busy", type=int, default=0, help="busy-loop processes run alongside (a shared CPU)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "onnx_batching.json")
     args = p.parse_args(argv)
     args.data = args.data or [SHARED / name for name in ("sst2", "ag_news", "banking77")]
     return args
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def _busy(n: int) -> list[Any]:
+    """``n`` processes that keep a core busy each, as other jobs on a shared machine do."""
+    import multiprocessing
+
+    procs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    return procs
 
 
 def _load() -> float:
@@ -298,6 +315,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         lengths = [len(e.ids) for e in model.encoder.tokenizer.encode_batch(texts)]
         r: dict[str, Any] = {"n_texts": len(texts), "mean_tokens": round(float(np.mean(lengths)), 1)}
         loaded = model.encoder.session, model.encoder.threads
+        busy = _busy(args.busy)
         if "batching" in parts:
             model.encoder.session, model.encoder.threads = loaded
             r["batching"] = bench_batching(model, texts, args)
@@ -310,6 +328,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             model.encoder.session, model.encoder.threads = loaded
             r["split"] = bench_split(model, texts)
             print(data.name, "split", json.dumps(r["split"]), flush=True)
+        for proc in busy:
+            proc.terminate()
+            proc.join()
         if "agreement" in parts:
             model.encoder.session, model.encoder.threads = loaded
             r["agreement"] = bench_agreement(

@@ -3,7 +3,10 @@ nothing but the speed: every text gets the embedding it gets alone, in the order
 
 from __future__ import annotations
 
+import os
 import random
+import select
+import signal
 import threading
 import time
 
@@ -112,3 +115,32 @@ def test_threads_run_batches_at_once_each_on_one_onnxruntime_thread(fp32_model):
     assert most[0] == 3
     model.encoder.session, model.encoder.threads = session, 1
     np.testing.assert_allclose(together, model.predict_proba(texts), atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_encodes_with_threads_of_its_own(fp32_model):
+    """A process forked after the batch threads started (a pre-forking server, multiprocessing) has none
+    of them; it must start its own rather than wait on the parent's forever."""
+    _, path = fp32_model
+    model = load(path, threads=2, batch_size=2)
+    texts = _shuffled(4)
+    expected = model.predict_proba(texts)  # starts the parent's threads
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: predict, report, and leave without running pytest's teardown
+        ok = False
+        try:
+            ok = bool(np.allclose(model.predict_proba(texts), expected, atol=1e-6))
+        finally:
+            os.write(write, b"1" if ok else b"0")
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 60)
+        assert ready, "the forked child did not finish encoding within 60 s"
+        assert os.read(read, 1) == b"1"
+    finally:
+        os.close(read)
+        if os.waitpid(pid, os.WNOHANG) == (0, 0):  # still running: it hung
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)

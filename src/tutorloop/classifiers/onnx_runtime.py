@@ -145,6 +145,7 @@ class OnnxEncoder:
         self.batch_tokens = int(batch_tokens)
         self.threads = int(threads) if threads else _usable_cpus()
         self._executor: ThreadPoolExecutor | None = None
+        self._executor_pid = 0
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 embeddings, one row per text, in the order given.
@@ -172,8 +173,9 @@ class OnnxEncoder:
         """``fn`` over ``batches`` in order, up to ``threads`` at once (onnxruntime releases the GIL)."""
         if self.threads < 2 or len(batches) < 2:
             return map(fn, batches)
-        if self._executor is None:
+        if self._executor is None or self._executor_pid != os.getpid():  # a forked child has no threads
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="tutorloop-onnx")
+            self._executor_pid = os.getpid()
             weakref.finalize(self, self._executor.shutdown, wait=False)
         return self._executor.map(fn, batches)
 
