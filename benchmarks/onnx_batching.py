@@ -9,16 +9,18 @@ saved (ONNX int8, as ``tutorloop save`` writes it) and loaded with ``tutorloop.l
   ``before`` sorts by characters and runs 64 texts a call (the predictor up to this change), ``rows=N``
   sorts by tokens and runs N texts a call, ``tokens=N`` sorts by tokens and caps a call at N padded tokens
   (and 64 texts); each padded to its batch's longest text. ``padding`` is padded tokens / real tokens.
-- **threads**: texts/s (wall) of the default batching with 1 and 2 intra-op threads, with onnxruntime's
-  spinning on and off, batched and one text per call.
-- **split**: of one default-batched pass with the session as loaded (2 threads), seconds in the
+- **threads**: texts/s (wall) of the default batching, batched and one text per call: two onnxruntime
+  intra-op threads with its spinning on (its default) and off, against one thread per call with one or
+  two batches at once (what ``OnnxEncoder(threads=N)`` does).
+- **split**: of one default-batched pass, one batch at a time on one thread, seconds in the
   tokenizer and padding, in ``session.run`` and in pooling + head.
 - **agreement** (``--parts agreement``, not run by default): int8 quantises a batch's activations with one
   scale, so batching moves predictions a little; labels agreeing and the largest probability gap between
   the old batching, the new, one text a call, and the same classifier saved with an fp32 encoder.
 
 Every variant runs once per round, rounds interleaved, so a change in the machine's load hits all of them;
-the best and median of ``--rounds`` are kept, with the load average before and after.
+the best and median of ``--rounds`` are kept, with the load average before and after. ``--busy N`` runs N
+busy-loop processes alongside the batching, threads and split parts, as other jobs on a shared CPU would.
 
 Usage::
 
@@ -56,10 +58,26 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rows", default="1,8,16,32,64", help="rows=N variants")
     p.add_argument("--tokens", default="256,512,1024,2048", help="tokens=N variants")
     p.add_argument("--parts", default="batching,threads,split")
+    p.add_argument("--busy", type=int, default=0, help="busy-loop processes run alongside (a shared CPU)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "onnx_batching.json")
     args = p.parse_args(argv)
     args.data = args.data or [SHARED / name for name in ("sst2", "ag_news", "banking77")]
     return args
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def _busy(n: int) -> list[Any]:
+    """``n`` processes that keep a core busy each, as other jobs on a shared machine do."""
+    import multiprocessing
+
+    procs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    return procs
 
 
 def _load() -> float:
@@ -139,7 +157,7 @@ def _summary(rates: list[float]) -> dict[str, float]:
 
 def bench_batching(model: Any, texts: list[str], args: argparse.Namespace) -> dict[str, Any]:
     enc = model.encoder
-    enc.session = _session(Path(model.path) / "encoder.onnx", 1, True)
+    enc.session, enc.threads = _session(Path(model.path) / "encoder.onnx", 1, True), 1
     variants = _batching_variants(args)
     lengths = [len(e.ids) for e in enc.tokenizer.encode_batch([t[: enc.max_chars] for t in texts])]
     wall: dict[str, list[float]] = {k: [] for k in variants}
@@ -167,19 +185,23 @@ def bench_batching(model: Any, texts: list[str], args: argparse.Namespace) -> di
 
 
 def bench_threads(model: Any, texts: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """onnxruntime's own intra-op threads (spinning on, its default, or off) against one thread per call
+    with up to N calls at once on different batches (``OnnxEncoder(threads=N)``)."""
     enc = model.encoder
     path = Path(model.path) / "encoder.onnx"
-    sessions = {
-        f"threads={t} spin={'on' if s else 'off'}": _session(path, t, s)
-        for t in (1, 2)
-        for s in (True, False)
+    one = _session(path, 1, True)
+    variants: dict[str, tuple[Any, int]] = {
+        "intra-op threads=2 spin=on": (_session(path, 2, True), 1),
+        "intra-op threads=2 spin=off": (_session(path, 2, False), 1),
+        "1 thread, 1 batch at a time": (one, 1),
+        "1 thread, 2 batches at once": (one, 2),
     }
-    batched: dict[str, list[float]] = {k: [] for k in sessions}
-    single: dict[str, list[float]] = {k: [] for k in sessions}
+    batched: dict[str, list[float]] = {k: [] for k in variants}
+    single: dict[str, list[float]] = {k: [] for k in variants}
     load_before = _load()
     for _ in range(args.rounds):
-        for name, session in sessions.items():
-            enc.session = session
+        for name, (session, at_once) in variants.items():
+            enc.session, enc.threads = session, at_once
             w = time.perf_counter()
             enc.encode(texts)
             batched[name].append(len(texts) / (time.perf_counter() - w))
@@ -227,7 +249,7 @@ def bench_split(model: Any, texts: list[str]) -> dict[str, Any]:
         run += t2 - t1
         rest += t3 - t2
     return {
-        "threads": "as loaded (tutorloop.load(path, threads=2))",
+        "threads": "1, one batch at a time",
         "texts": len(texts),
         "tokenize_and_pad_s": round(tok, 3),
         "session_run_s": round(run, 3),
@@ -246,7 +268,7 @@ def bench_agreement(
 
     before = _batching_variants(argparse.Namespace(rows="", tokens=""))["before"]
     clf.quantize = False
-    fp32 = load(clf.save(fp32_dir), threads=model.encoder.session.get_session_options().intra_op_num_threads)
+    fp32 = load(clf.save(fp32_dir), threads=model.encoder.threads)
     clf.quantize = True
     proba = {
         "int8, before (char-sorted, 64 a call)": head_proba(
@@ -292,21 +314,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         texts = rest[: args.n_texts]
         lengths = [len(e.ids) for e in model.encoder.tokenizer.encode_batch(texts)]
         r: dict[str, Any] = {"n_texts": len(texts), "mean_tokens": round(float(np.mean(lengths)), 1)}
-        loaded = model.encoder.session
+        loaded = model.encoder.session, model.encoder.threads
+        busy = _busy(args.busy)
         if "batching" in parts:
-            model.encoder.session = loaded
+            model.encoder.session, model.encoder.threads = loaded
             r["batching"] = bench_batching(model, texts, args)
             print(data.name, "batching", json.dumps(r["batching"]), flush=True)
         if "threads" in parts:
-            model.encoder.session = loaded
+            model.encoder.session, model.encoder.threads = loaded
             r["threads"] = bench_threads(model, texts, args)
             print(data.name, "threads", json.dumps(r["threads"]), flush=True)
         if "split" in parts:
-            model.encoder.session = loaded
+            model.encoder.session, model.encoder.threads = loaded
             r["split"] = bench_split(model, texts)
             print(data.name, "split", json.dumps(r["split"]), flush=True)
+        for proc in busy:
+            proc.terminate()
+            proc.join()
         if "agreement" in parts:
-            model.encoder.session = loaded
+            model.encoder.session, model.encoder.threads = loaded
             r["agreement"] = bench_agreement(
                 clf, model, texts, rest_gold[: len(texts)], workdir / f"{data.name}-fp32"
             )

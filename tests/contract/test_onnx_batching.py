@@ -3,7 +3,12 @@ nothing but the speed: every text gets the embedding it gets alone, in the order
 
 from __future__ import annotations
 
+import os
 import random
+import select
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -83,9 +88,59 @@ def test_int8_batching_keeps_the_decisions(saved, require_kind, held_out):
     assert batched[: len(held_out)].argmax(1).tolist() == alone[: len(held_out)].argmax(1).tolist()
 
 
-def test_idle_onnxruntime_threads_do_not_spin(saved, require_kind):
-    """Spinning threads take a shared CPU from the thread doing the work (benchmarks/onnx_batching.py)."""
-    require_kind("embed")
-    options = load(saved("embed"), threads=2).encoder.session.get_session_options()
-    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-    assert options.intra_op_num_threads == 2
+def test_threads_run_batches_at_once_each_on_one_onnxruntime_thread(fp32_model):
+    """``threads`` batches run concurrently, each session call on one thread (no intra-op pool to spin or
+    stall on a shared CPU); the result is the same as one batch at a time, in the given order."""
+    _, path = fp32_model
+    model = load(path, threads=3, batch_size=2)
+    assert model.encoder.session.get_session_options().intra_op_num_threads == 1
+    session, active, most = model.encoder.session, [0], [0]
+    lock = threading.Lock()
+
+    class Counting:
+        def run(self, names, feeds):
+            with lock:
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+            try:
+                time.sleep(0.05)  # hold the call open so concurrent ones overlap
+                return session.run(names, feeds)
+            finally:
+                with lock:
+                    active[0] -= 1
+
+    texts = _shuffled(3)
+    model.encoder.session = Counting()
+    together = model.predict_proba(texts)
+    assert most[0] == 3
+    model.encoder.session, model.encoder.threads = session, 1
+    np.testing.assert_allclose(together, model.predict_proba(texts), atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_encodes_with_threads_of_its_own(fp32_model):
+    """A process forked after the batch threads started (a pre-forking server, multiprocessing) has none
+    of them; it must start its own rather than wait on the parent's forever."""
+    _, path = fp32_model
+    model = load(path, threads=2, batch_size=2)
+    texts = _shuffled(4)
+    expected = model.predict_proba(texts)  # starts the parent's threads
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: predict, report, and leave without running pytest's teardown
+        ok = False
+        try:
+            ok = bool(np.allclose(model.predict_proba(texts), expected, atol=1e-6))
+        finally:
+            os.write(write, b"1" if ok else b"0")
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 60)
+        assert ready, "the forked child did not finish encoding within 60 s"
+        assert os.read(read, 1) == b"1"
+    finally:
+        os.close(read)
+        if os.waitpid(pid, os.WNOHANG) == (0, 0):  # still running: it hung
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)

@@ -22,8 +22,9 @@ def load(path: str | Path, *, threads: int | None = None, batch_size: int = 64) 
 
     Args:
         path: the artifact directory written by ``clf.save(...)`` or ``tutorloop train``.
-        threads: onnxruntime intra-op threads for embed/setfit models (default: onnxruntime's choice).
-        batch_size: texts per ONNX call.
+        threads: embed/setfit models: batches encoded at once, one onnxruntime thread each (default: one
+            per CPU this process may use).
+        batch_size: most texts per ONNX call (embed/setfit also cap a call at 512 padded tokens).
 
     Raises:
         ArtifactError: missing, corrupt or foreign directory, or a model from a newer tutorloop.

@@ -7,8 +7,12 @@ stored in ``head.json``.
 
 from __future__ import annotations
 
+import os
+import weakref
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,6 +24,7 @@ ENCODER_FILE = "encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 CHUNK = 4096  # texts tokenised and length-sorted together
 BATCH_TOKENS = 512  # padded tokens per ONNX call: see benchmarks/onnx_batching.py
+T = TypeVar("T")
 
 
 def _require_runtime() -> tuple[Any, Any]:
@@ -79,6 +84,14 @@ def length_batches(lengths: list[int], max_texts: int, max_tokens: int) -> list[
     return out
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
 class OnnxEncoder:
     """Sentence embeddings from an exported encoder directory.
 
@@ -89,7 +102,8 @@ class OnnxEncoder:
         max_chars: characters kept before tokenising, so a 1 MB text costs no more than a short one.
         pooling: ``mean``, ``cls`` or ``max``.
         pad_id: the token id batches are padded with.
-        threads: onnxruntime intra-op threads (``None``: onnxruntime decides).
+        threads: batches encoded at once, each by one onnxruntime thread (``None``: one per CPU this
+            process may use). A single batch (one short text, say) runs on one thread.
         batch_size: most texts per ONNX call.
         batch_tokens: most padded tokens per ONNX call (a longer text still goes alone).
     """
@@ -110,13 +124,12 @@ class OnnxEncoder:
         ort, tokenizers = _require_runtime()
         try:
             self.tokenizer = tokenizers.Tokenizer.from_file(str(tokenizer_path))
+            # One thread per onnxruntime call, and up to ``threads`` calls at once on different batches:
+            # no thread waits for another inside an operator, so nothing spins or stalls when the CPU is
+            # shared, and a free CPU gets ~2x from two (benchmarks/onnx_batching.py).
             opts = ort.SessionOptions()
-            if threads:
-                opts.intra_op_num_threads = int(threads)
+            opts.intra_op_num_threads = 1
             opts.inter_op_num_threads = 1
-            # Idle intra-op threads sleep instead of spinning: on a shared or busy CPU a spinning thread
-            # takes the core from the one doing the work (2-3x slower at load 4 on two cores).
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise ArtifactError(
@@ -130,6 +143,9 @@ class OnnxEncoder:
         self.pooling = pooling
         self.batch_size = int(batch_size)
         self.batch_tokens = int(batch_tokens)
+        self.threads = int(threads) if threads else _usable_cpus()
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_pid = 0
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 embeddings, one row per text, in the order given.
@@ -142,12 +158,26 @@ class OnnxEncoder:
         for start in range(0, len(texts), CHUNK):
             encs = self.tokenizer.encode_batch([t[: self.max_chars] for t in texts[start : start + CHUNK]])
             ids = [e.ids for e in encs]
-            for idx in length_batches([len(x) for x in ids], self.batch_size, self.batch_tokens):
-                vecs = self._run([ids[i] for i in idx], [encs[i].type_ids for i in idx])
+            batches = length_batches([len(x) for x in ids], self.batch_size, self.batch_tokens)
+
+            def run(idx: np.ndarray, ids: list[list[int]] = ids, encs: list[Any] = encs) -> np.ndarray:
+                return self._run([ids[i] for i in idx], [encs[i].type_ids for i in idx])
+
+            for idx, vecs in zip(batches, self._map(run, batches), strict=True):
                 if out is None:
                     out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
                 out[start + idx] = vecs
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+    def _map(self, fn: Callable[[np.ndarray], T], batches: list[np.ndarray]) -> Iterator[T]:
+        """``fn`` over ``batches`` in order, up to ``threads`` at once (onnxruntime releases the GIL)."""
+        if self.threads < 2 or len(batches) < 2:
+            return map(fn, batches)
+        if self._executor is None or self._executor_pid != os.getpid():  # a forked child has no threads
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="tutorloop-onnx")
+            self._executor_pid = os.getpid()
+            weakref.finalize(self, self._executor.shutdown, wait=False)
+        return self._executor.map(fn, batches)
 
     def _run(self, ids: list[list[int]], type_ids: list[list[int]]) -> np.ndarray:
         """Embeddings of one batch of token ids, right-padded to its longest row."""
