@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -286,18 +288,19 @@ def test_api_key_guards_every_route_but_health(keyed_url):
     assert httpx.get(f"{keyed_url}/health").json() == {"status": "ok"}  # liveness probes need no key
 
 
-def test_serve_cli_reads_the_key_from_the_environment_and_never_logs_it(tfidf_model, tmp_path):
+@contextlib.contextmanager
+def _served(model: Path, log: Path, *options: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``tutorloop serve MODEL OPTIONS`` in a subprocess, output to ``log``; yields its URL once healthy."""
     import os
     import subprocess
     import sys
 
     port = _free_port()
     src = str(Path(__file__).parents[2] / "src")
-    env = {**os.environ, "SERVE_KEY": KEY, "PYTHONPATH": src}
-    cmd = [sys.executable, "-m", "tutorloop", "serve", str(tfidf_model), "--port", str(port)]
-    log = tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "tutorloop", "serve", str(model), "--port", str(port), *options]
+    full_env = {**os.environ, **(env or {}), "PYTHONPATH": src}
     with log.open("wb") as out:
-        proc = subprocess.Popen([*cmd, "--api-key-env", "SERVE_KEY"], env=env, stdout=out, stderr=out)
+        proc = subprocess.Popen(cmd, env=full_env, stdout=out, stderr=out)
         try:
             url = f"http://127.0.0.1:{port}"
             deadline = time.time() + 60
@@ -310,20 +313,38 @@ def test_serve_cli_reads_the_key_from_the_environment_and_never_logs_it(tfidf_mo
                     pass
                 assert time.time() < deadline, "server did not start"
                 time.sleep(0.2)
-            assert httpx.post(f"{url}/predict", json={"text": "snow"}).status_code == 401
-            bad = httpx.post(f"{url}/predict", json={"text": "snow"}, headers={"X-API-Key": KEY + "!"})
-            assert bad.status_code == 401
-            good = httpx.post(
-                f"{url}/predict", json={"text": "snow"}, headers={"Authorization": f"Bearer {KEY}"}
-            )
-            assert good.status_code == 200
-            assert KEY not in httpx.get(f"{url}/info", headers={"X-API-Key": KEY}).text
+            yield url
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_serve_cli_reads_the_key_from_the_environment_and_never_logs_it(tfidf_model, tmp_path):
+    log = tmp_path / "serve.log"
+    with _served(tfidf_model, log, "--api-key-env", "SERVE_KEY", env={"SERVE_KEY": KEY}) as url:
+        assert httpx.post(f"{url}/predict", json={"text": "snow"}).status_code == 401
+        bad = httpx.post(f"{url}/predict", json={"text": "snow"}, headers={"X-API-Key": KEY + "!"})
+        assert bad.status_code == 401
+        good = httpx.post(f"{url}/predict", json={"text": "snow"}, headers={"Authorization": f"Bearer {KEY}"})
+        assert good.status_code == 200
+        assert KEY not in httpx.get(f"{url}/info", headers={"X-API-Key": KEY}).text
     text = log.read_text()
     assert "SERVE_KEY" in text and '"POST /predict HTTP/1.1" 401' in text  # the access log ran
-    assert KEY not in text and KEY not in " ".join(cmd)
+    assert KEY not in text
+
+
+def test_serve_cli_limit_concurrency_answers_503_beyond_the_limit(tfidf_model, tmp_path):
+    """With --limit-concurrency 2 (uvicorn counts the arriving connection too), one open keep-alive
+    connection fills the server: a second client is turned away with 503 at once instead of queueing, and
+    is served once the first has closed."""
+    with _served(tfidf_model, tmp_path / "serve.log", "--limit-concurrency", "2") as url:
+        with httpx.Client() as first:
+            assert first.post(f"{url}/predict", json={"text": "snow"}).status_code == 200
+            assert httpx.post(f"{url}/predict", json={"text": "snow"}).status_code == 503
+        deadline = time.time() + 10
+        while httpx.post(f"{url}/predict", json={"text": "snow"}).status_code == 503:
+            assert time.time() < deadline, "still 503 after the first client closed"
+            time.sleep(0.1)
 
 
 def test_serve_cli_refuses_an_unset_key_variable_and_warns_off_loopback(tfidf_model, monkeypatch):
@@ -342,8 +363,11 @@ def test_serve_cli_refuses_an_unset_key_variable_and_warns_off_loopback(tfidf_mo
     r = runner.invoke(cli, ["serve", str(tfidf_model)])
     assert r.exit_code == 0 and started[-1]["host"] == "127.0.0.1" and "Warning" not in r.output
     assert started[-1]["timeout_keep_alive"] == TIMEOUT_KEEP_ALIVE_S  # not uvicorn's 5 s
-    r = runner.invoke(cli, ["serve", str(tfidf_model), "--timeout-keep-alive", "9"])
+    assert started[-1]["limit_concurrency"] is None
+    options = ["--timeout-keep-alive", "9", "--limit-concurrency", "4"]
+    r = runner.invoke(cli, ["serve", str(tfidf_model), *options])
     assert r.exit_code == 0 and started[-1]["timeout_keep_alive"] == 9
+    assert started[-1]["limit_concurrency"] == 4
     r = runner.invoke(cli, ["serve", str(tfidf_model), "--host", "0.0.0.0"])
     assert r.exit_code == 0 and started[-1]["host"] == "0.0.0.0"
     assert "Warning: serving on 0.0.0.0" in r.output and "--api-key-env" in r.output

@@ -25,7 +25,20 @@ from ..errors import ConfigError
 )
 @click.option("--max-text-chars", default=100_000, show_default=True, type=click.IntRange(1))
 @click.option("--max-body-bytes", default=4_000_000, show_default=True, type=click.IntRange(1))
-@click.option("--threads", default=None, type=click.IntRange(1, 256), help="onnxruntime threads.")
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 256),
+    help="embed/setfit models: batches encoded at once, one onnxruntime thread each (default: one per CPU).",
+)
+@click.option(
+    "--limit-concurrency",
+    default=None,
+    type=click.IntRange(1),
+    help="Connections and requests at once, counting the arriving one (uvicorn's rule); at the limit "
+    "the server answers 503 at once "
+    "instead of queueing without bound (default: no limit).",
+)
 @click.option(
     "--timeout-keep-alive",
     default=None,
@@ -49,6 +62,7 @@ def serve_cmd(
     max_body_bytes: int,
     threads: int | None,
     timeout_keep_alive: int | None,
+    limit_concurrency: int | None,
     api_key_env: str | None,
 ) -> None:
     """Serve MODEL: POST /predict, GET /health, GET /info, docs at /docs.
@@ -88,7 +102,14 @@ def serve_cmd(
     auth = f" (API key from ${api_key_env} required)" if api_key else ""
     click.echo(f"Serving {model_path} on http://{host}:{port}{auth} (docs at /docs)", err=True)
     keep_alive = timeout_keep_alive or TIMEOUT_KEEP_ALIVE_S
-    uvicorn.run(app, host=host, port=port, timeout_keep_alive=keep_alive, log_level="info")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        timeout_keep_alive=keep_alive,
+        limit_concurrency=limit_concurrency,
+        log_level="info",
+    )
 
 
 def _is_loopback(host: str) -> bool:
