@@ -461,3 +461,23 @@ def test_injected_instructions_in_pool_texts_change_neither_the_actions_nor_the_
     assert runs["injected"] == runs["benign"]
     assert runs["injected"]["labels"] == set(LABELS)
     assert not {"stop", "drop"} & {tool for tool, _, _ in runs["injected"]["actions"]}
+
+
+def test_typical_pool_sampling_labels_the_k_means_representatives(
+    tmp_path: Path, fake_encoder: KeywordEncoder
+) -> None:
+    from tutorloop.loop.pool_select import typical
+
+    task = pool_task(tmp_path)
+    llm, _ = fake_llm(LABELS)
+    cfg = config(max_rounds=0, pool_sampling="typical")
+    result = run(task, llm=llm, classifier="tfidf", config=cfg, out=tmp_path / "r", progress=False)
+    store = Store(result.run_dir / "store.sqlite")
+    teacher = {e["attributes"]["pool_index"] for e in store.examples(split="train") if e["origin"] == "pool"}
+    # the plan is the representatives of the pool left after validation took its texts
+    pool_texts = Path(str(task.unlabelled.path)).read_text().splitlines()
+    val = {pool_texts.index(e["text"]) for e in store.examples(split="val")}
+    want = typical(fake_encoder.encode(pool_texts), 20, seed=cfg.seed, exclude=val)
+    assert teacher == set(want) and len(teacher) == 20
+    with pytest.raises(Exception, match="pool_sampling"):
+        LoopConfig(pool_sampling="outliers")

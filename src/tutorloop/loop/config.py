@@ -17,6 +17,7 @@ DEFAULT_ROUNDS = 3
 """Refinement rounds of a run that has real texts to validate on, unless ``max_rounds`` says otherwise."""
 _AGENTS = ("auto", "llm", "policy")
 _DEDUP = ("auto", "embed", "minhash")
+_POOL_SAMPLING = ("diverse", "typical")
 CHOICES: dict[str, tuple[str, ...]] = {"agent": _AGENTS, "dedup_method": _DEDUP}
 """The allowed values of the settings that take one of a few names."""
 
@@ -107,6 +108,13 @@ class LoopConfig:
         "(24 up to 4 labels, 16 up to 10, 8 up to 25, else 4).",
         None,
     )
+    pool_sampling: str = _doc(
+        "With unlabelled texts: how round 0 picks the pool texts the LLM labels. 'diverse': an equal share "
+        "per label of the encoder's prior, spread by farthest-point traversal (which favours outlying "
+        "texts); 'typical': k-means on the embeddings with one cluster per text wanted, the text nearest "
+        "each centre (representative texts, as low-budget active learning recommends).",
+        "diverse",
+    )
     self_label_share: float = _doc(
         "With unlabelled texts: the share of each label's pool texts (those nearest their label anchor "
         "by margin) added as low-weight self-labelled training examples. 0 = none.",
@@ -178,6 +186,8 @@ class LoopConfig:
             _fail("agent", f"one of {list(_AGENTS)}", self.agent)
         if self.dedup_method not in _DEDUP:
             _fail("dedup_method", f"one of {list(_DEDUP)}", self.dedup_method)
+        if self.pool_sampling not in _POOL_SAMPLING:
+            _fail("pool_sampling", f"one of {list(_POOL_SAMPLING)}", self.pool_sampling)
 
     # -- scaling ------------------------------------------------------------------------------------
     def resolved(self, n_labels: int, real_validation: bool = True) -> LoopConfig:

@@ -32,7 +32,14 @@ from ..errors import LLMOutputError
 from .context import Context
 from .label_space import ANCHORS_JOB, anchor_texts, shown_for_label
 from .llm_tasks import DESCRIBE, LABEL, chunks, run_jobs
-from .pool_select import confident_per_label, diverse_stratified, prior_labels, shortlists, uncertain
+from .pool_select import (
+    confident_per_label,
+    diverse_stratified,
+    prior_labels,
+    shortlists,
+    typical,
+    uncertain,
+)
 
 POOL = "pool"
 SELF = "self"
@@ -250,16 +257,18 @@ def planned(ctx: Context, key: str, choose: Callable[[], list[int]]) -> list[int
 
 
 def curate_pool(ctx: Context, pool: PoolState, per_label: int) -> None:
-    """Round 0: teacher labels for about ``per_label`` × labels pool texts (stratified by the prior, spread
-    in embedding space), more texts near the labels that got fewer than three, then the self-labels."""
+    """Round 0: teacher labels for about ``per_label`` × labels pool texts (``pool_sampling``: stratified
+    by the prior and spread in embedding space, or the most typical text of each k-means cluster), more
+    texts near the labels that got fewer than three, then the self-labels."""
     n = per_label * len(ctx.task.labels)
-    idx = planned(
-        ctx,
-        "pool:0",
-        lambda: diverse_stratified(
-            pool.embeddings, pool.prior, n, seed=ctx.config.seed, exclude=used_indices(ctx, pool)
-        ),
-    )
+
+    def choose() -> list[int]:
+        used = used_indices(ctx, pool)
+        if ctx.config.pool_sampling == "typical":
+            return typical(pool.embeddings, n, seed=ctx.config.seed, exclude=used)
+        return diverse_stratified(pool.embeddings, pool.prior, n, seed=ctx.config.seed, exclude=used)
+
+    idx = planned(ctx, "pool:0", choose)
     teacher_label(ctx, pool, idx, key="pool:0", round_idx=0, description="Teacher labelling pool texts")
     near = planned(ctx, "pool:thin", lambda: near_thin_labels(ctx, pool))
     if near:

@@ -4,6 +4,7 @@
   (the zero-shot prior).
 - :func:`diverse_stratified`: a sample spread over labels (stratified by a labelling) and, within each
   label, over the embedding space (farthest-point traversal), for the teacher to label.
+- :func:`typical`: one representative text per k-means cluster of the embeddings (k = texts wanted).
 - :func:`confident_per_label`: the highest-margin share of each label's texts (self-training labels).
 - :func:`shortlists`: per batch of texts, the labels most similar to any of them (what the teacher
   chooses among when a task has many labels).
@@ -87,6 +88,36 @@ def diverse_stratified(
     out: list[int] = []
     for c, g in groups.items():
         out += _farthest(embeddings, g, quota[c], rng)
+    return out
+
+
+def typical(embeddings: np.ndarray, n: int, *, seed: int = 0, exclude: Collection[int] = ()) -> list[int]:
+    """About ``n`` row indices of representative texts: k-means with ``n`` clusters on the allowed rows,
+    and in each cluster the row nearest its centre. With a small labelling budget, typical texts teach a
+    classifier more than outlying ones (farthest-point traversal's picks) or uncertain ones. Rows in
+    ``exclude`` are never chosen.
+
+    >>> x = np.array([[0.0, 0.0], [0.2, 0.0], [0.1, 0.0], [5.0, 5.0], [5.2, 5.0], [5.1, 5.0]])
+    >>> sorted(typical(x, 2))   # the middle point of each group
+    [2, 5]
+    >>> len(typical(x, 2, exclude=[2, 5])), set(typical(x, 2, exclude=[2, 5])) & {2, 5}
+    (2, set())
+    """
+    from sklearn.cluster import KMeans
+
+    allowed = np.setdiff1d(np.arange(len(embeddings)), np.fromiter(exclude, dtype=np.int64))
+    if n <= 0 or not len(allowed):
+        return []
+    if len(allowed) <= n:
+        return [int(i) for i in allowed]
+    x = np.asarray(embeddings, dtype=np.float64)[allowed]
+    km = KMeans(n_clusters=n, n_init=1, random_state=seed).fit(x)
+    dist = np.linalg.norm(x - km.cluster_centers_[km.labels_], axis=1)
+    out = []
+    for c in range(n):
+        members = np.where(km.labels_ == c)[0]
+        if len(members):
+            out.append(int(allowed[members[np.argmin(dist[members])]]))
     return out
 
 
