@@ -1,9 +1,7 @@
 """Render prompt templates (text files in ``templates/``) into chat messages plus a ``prompt_id@hash``.
 
-A template has a ``[system]`` part (instructions, task, label list) and a ``[user]`` part (the variable
-request), so that llama.cpp can reuse the cached prefix across calls. Within the system part the fixed
-instructions come first and the label list last: above 20 labels each call lists its own shortlist of
-labels, and the prefix cache serves everything before the first character that differs. Values are
+A template has a ``[system]`` part (fixed per task: instructions, label list) and a ``[user]`` part
+(the variable request), so that llama.cpp can reuse the cached prefix across calls. Values are
 substituted with :class:`string.Template` (``$name``); a missing value is an error, never a blank.
 """
 
