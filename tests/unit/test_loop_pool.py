@@ -481,3 +481,10 @@ def test_typical_pool_sampling_labels_the_k_means_representatives(
     assert teacher == set(want) and len(teacher) == 20
     with pytest.raises(Exception, match="pool_sampling"):
         LoopConfig(pool_sampling="outliers")
+    from click.testing import CliRunner
+
+    from tutorloop.cli.main import cli
+
+    example = Path(__file__).parents[2] / "examples" / "sentiment.yaml"
+    refused = CliRunner().invoke(cli, ["run", str(example), "--pool-sampling", "outliers"])
+    assert refused.exit_code == 2 and "'outliers' is not one of 'diverse', 'typical'" in refused.output

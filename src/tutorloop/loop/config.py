@@ -18,7 +18,11 @@ DEFAULT_ROUNDS = 3
 _AGENTS = ("auto", "llm", "policy")
 _DEDUP = ("auto", "embed", "minhash")
 _POOL_SAMPLING = ("diverse", "typical")
-CHOICES: dict[str, tuple[str, ...]] = {"agent": _AGENTS, "dedup_method": _DEDUP}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "agent": _AGENTS,
+    "dedup_method": _DEDUP,
+    "pool_sampling": _POOL_SAMPLING,
+}
 """The allowed values of the settings that take one of a few names."""
 
 
