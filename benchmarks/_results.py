@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 from pathlib import Path
 from typing import Any
+
+
+def machine(**extra: Any) -> dict[str, Any]:
+    """What ran the benchmark: CPU count, platform and Python version, plus ``extra`` (load averages...)."""
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    } | extra
 
 
 def write_results(path: Path, results: dict[str, Any]) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from _results import write_results
+from _results import machine, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -186,11 +185,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     print(f"Data: {args.data} ({len(labels)} labels); training set: {train_note}")
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "settings": {k: str(v) for k, v in vars(args).items()},
         "training_data": train_note,
         "kinds": {},

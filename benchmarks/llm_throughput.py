@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +30,11 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from tutorloop.llm import extract_json, get_llm
 from tutorloop.types import LLMRequest, Message
+
+try:
+    from _results import machine
+except ImportError:  # imported by path, or run as a module from the repository root
+    from benchmarks._results import machine
 
 TASKS: list[tuple[str, list[str]]] = [
     ("Classify the sentiment of a movie review.", ["positive", "negative"]),
@@ -136,12 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "summary": summarise(rows, load_s),
         "llm": llm.describe(),
         "args": {**vars(args), "out": str(args.out)},
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "loadavg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        },
+        "machine": machine(loadavg_at_end=os.getloadavg() if hasattr(os, "getloadavg") else None),
         "requests": rows,
     }
 

@@ -34,14 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _results import write_results
+from _results import machine, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -235,11 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="tutorloop-ray-bench-"))
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "ray": ray.__version__,
         "settings": {k: str(v) for k, v in vars(args).items()},
         "data": f"{args.data}: test.jsonl + unlabelled.jsonl texts in order, repeated up to n",

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -381,6 +380,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    from _results import machine  # run as a script: benchmarks/ is on sys.path (tests import only the client)
+
     from tutorloop.data.io import iter_texts
 
     t0 = time.perf_counter()
@@ -428,13 +429,10 @@ def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     summary["tcp_counters_during_burst"] = {k: tcp_after[k] - tcp_before[k] for k in tcp_after}
     summary["server_log_problems"] = {"count": len(problems), "first": problems[:5]}
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_before": [round(v, 2) for v in load_before],
-            "load_average_after": [round(v, 2) for v in load_after],
-        },
+        "machine": machine(
+            load_average_before=[round(v, 2) for v in load_before],
+            load_average_after=[round(v, 2) for v in load_after],
+        ),
         "settings": {k: str(v) for k, v in vars(args).items()},
         "server": "python -m tutorloop serve (uvicorn, one worker) on 127.0.0.1 in a subprocess, tfidf model",
         "client": "`concurrency` workers in this process, each an httpx.AsyncClient with its own connection",

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import tempfile
@@ -36,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _results import write_results
+from _results import machine, write_results
 from sklearn.metrics import accuracy_score, f1_score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,11 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tutorloop-static-tier-"))
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "settings": {k: str(v) for k, v in vars(args).items() if k != "workdir"} | {"share": share},
         "note": "2 shared CPU cores; other jobs ran at the same time, so texts/s and ms are noisy",
         "sets": {},
