@@ -54,6 +54,15 @@ except ImportError:  # run as a module from the repository root
     from benchmarks._results import machine, write_results
 
 FOLDS = 5
+VARIANTS = (
+    "rule_trusted_then_f1",
+    "rule_val_accuracy_w_gt_0",
+    "oracle_weight",
+    "cl_drop_flagged_teacher",
+    "cl_drop_all_flagged",
+    "embed_plus_tfidf",
+)
+"""What each round's row records beside its ``baseline`` (test macro-F1 of the round's own student)."""
 
 
 class Embedded:
@@ -181,18 +190,7 @@ def measure_run(name: str, run: Path, data: Embedded) -> list[dict[str, Any]]:
         row["rule_trusted_then_f1"] = ws[loop_rule]["test_macro_f1"]
         row["rule_val_accuracy_w_gt_0"] = ws[val_rule]["test_macro_f1"]
         row["oracle_weight"] = max(v["test_macro_f1"] for v in ws.values())
-        shown = {
-            k: row[k]
-            for k in (
-                "baseline",
-                "rule_trusted_then_f1",
-                "rule_val_accuracy_w_gt_0",
-                "oracle_weight",
-                "cl_drop_flagged_teacher",
-                "cl_drop_all_flagged",
-                "embed_plus_tfidf",
-            )
-        }
+        shown = {k: row[k] for k in ("baseline", *VARIANTS)}
         print(
             f"{name} round {r} (loop weight {loop_w}): " + ", ".join(f"{k} {v}" for k, v in shown.items()),
             flush=True,
@@ -203,20 +201,12 @@ def measure_run(name: str, run: Path, data: Embedded) -> list[dict[str, Any]]:
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean change against the baseline per variant, per set and overall."""
-    keys = (
-        "rule_trusted_then_f1",
-        "rule_val_accuracy_w_gt_0",
-        "oracle_weight",
-        "cl_drop_flagged_teacher",
-        "cl_drop_all_flagged",
-        "embed_plus_tfidf",
-    )
     sets = sorted({r["run"].split(":")[0] for r in rows})
     out: dict[str, Any] = {}
     for s in [*sets, "all"]:
         sel = [r for r in rows if s == "all" or r["run"].split(":")[0] == s]
         out[s] = {"n": len(sel)} | {
-            k: round(float(np.mean([r[k] - r["baseline"] for r in sel])), 2) for k in keys
+            k: round(float(np.mean([r[k] - r["baseline"] for r in sel])), 2) for k in VARIANTS
         }
     return out
 
