@@ -153,10 +153,9 @@ def measure_run(name: str, run: Path, data: Embedded) -> list[dict[str, Any]]:
             x, y = data.rows_x(rows), np.array([data.code[e["label"]] for e in rows])
             w = np.array([w_self if e["origin"] == SELF else 1.0 for e in rows])
             model = head().fit(x, y, sample_weight=w)
-            hits = proba(model, data.xp[vi], n).argmax(axis=1) == vy
-            val_f1 = evaluate(
-                [labels[i] for i in vy], [labels[i] for i in proba(model, data.xp[vi], n).argmax(1)], labels
-            )
+            val_pred = proba(model, data.xp[vi], n).argmax(axis=1)
+            hits = val_pred == vy
+            val_f1 = evaluate([labels[i] for i in vy], [labels[i] for i in val_pred], labels)
             row["weights"][str(w_self)] = {
                 "test_macro_f1": data.test_f1(proba(model, data.xt, n)),
                 "val_accuracy": round(100 * float(hits.mean()), 1),
