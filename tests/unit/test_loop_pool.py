@@ -488,3 +488,54 @@ def test_typical_pool_sampling_labels_the_k_means_representatives(
     example = Path(__file__).parents[2] / "examples" / "sentiment.yaml"
     refused = CliRunner().invoke(cli, ["run", str(example), "--pool-sampling", "outliers"])
     assert refused.exit_code == 2 and "'outliers' is not one of 'diverse', 'typical'" in refused.output
+
+
+def test_the_run_encoder_embeds_the_pool_prior_and_dedup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enc = KeywordEncoder()
+    asked: list[str | None] = []
+
+    def get_encoder(name: str | None = None) -> KeywordEncoder:
+        asked.append(name)
+        return enc
+
+    monkeypatch.setattr(encoder_module, "get_encoder", get_encoder)
+    llm, _ = fake_llm(LABELS)
+    out = tmp_path / "r"
+    cfg = config(max_rounds=0, encoder="my-encoder", dedup_method="embed")
+    run(pool_task(tmp_path), llm=llm, classifier="tfidf", config=cfg, out=out, progress=False)
+    assert asked and set(asked) == {"my-encoder"}  # never the default encoder
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["config"]["encoder"] == "my-encoder"  # a resume uses it again
+
+
+def test_an_estimator_with_its_own_encoder_sets_the_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.base import BaseEstimator
+
+    from tutorloop.errors import ConfigError
+    from tutorloop.loop.setup import open_run
+
+    class Student(BaseEstimator):  # only its parameters matter here: nothing is trained
+        def __init__(self, encoder: str | None = None) -> None:
+            self.encoder = encoder
+
+    asked: list[str | None] = []
+    monkeypatch.setattr(encoder_module, "get_encoder", lambda name=None: asked.append(name))
+    task = pool_task(tmp_path)
+    setup = open_run(tmp_path / "a", task, classifier=Student(encoder="mine"))
+    setup.release()
+    assert setup.config.encoder == "mine" and asked == ["mine"]  # loaded before any LLM call
+    with pytest.raises(ConfigError, match="share one encoder"):
+        open_run(tmp_path / "b", task, config=LoopConfig(encoder="other"), classifier=Student(encoder="mine"))
+
+
+def test_a_kind_gets_the_runs_encoder() -> None:
+    from tutorloop.loop.train import build_classifier
+
+    pytest.importorskip("sentence_transformers")
+    assert build_classifier("embed", None, "all-mpnet-base-v2").encoder == "all-mpnet-base-v2"
+    assert build_classifier("embed").encoder is None
+    assert "encoder" not in build_classifier("tfidf", None, "all-mpnet-base-v2").get_params()

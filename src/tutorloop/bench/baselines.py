@@ -212,7 +212,7 @@ def _few_shot(kind: str) -> Callable[[Cell], MethodOutput]:
 
         if cell.split.k < 1:
             raise ConfigError(f"few-shot-{kind} needs k >= 1 real examples per class; got k={cell.split.k}.")
-        clf = make_classifier(kind, **_seed_param(kind, cell.seed))
+        clf = make_classifier(kind, **_seed_param(kind, cell.seed), **cell.settings.classifier_params(kind))
         t0 = time.perf_counter()
         clf.fit(cell.fewshot_texts, cell.fewshot_gold)
         train_s = time.perf_counter() - t0
@@ -328,6 +328,8 @@ def _loop_config(cell: Cell, **overrides: Any) -> Any:
     from ..loop.config import LoopConfig
 
     params: dict[str, Any] = {"seed": cell.seed, **cell.settings.loop_params}
+    if cell.settings.encoder:
+        params["encoder"] = cell.settings.encoder
     if cell.settings.rounds is not None:
         params["max_rounds"] = cell.settings.rounds
     if cell.settings.examples_per_label is not None:

@@ -267,6 +267,12 @@ def _check_grid(datasets: list[BenchDataset], methods: list[Method], settings: B
         raise ConfigError("The few-shot methods need k >= 1 real examples per class; use --k 8 or drop them.")
     for ds in datasets:
         check_k(ds, settings.k)
+    looped = settings.loop_params.get("encoder")
+    if settings.encoder and looped and looped != settings.encoder:
+        raise ConfigError(
+            f"--encoder {settings.encoder} and --loop-param encoder={looped} disagree; give the encoder once "
+            "(--encoder sets it for the loop too)."
+        )
     if any("rounds" in m.uses for m in methods):
         from ..loop.config import (
             LoopConfig,  # fail early, before any LLM call, if the loop or a setting is bad

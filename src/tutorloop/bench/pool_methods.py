@@ -44,7 +44,8 @@ def _student(cell: Cell, texts: list[str], labels: list[str]) -> tuple[list[str]
     its throughput (in memory)."""
     from ..classifiers import make_classifier
 
-    model = make_classifier(cell.settings.classifier).fit(texts, labels)
+    kind = cell.settings.classifier
+    model = make_classifier(kind, **cell.settings.classifier_params(kind)).fit(texts, labels)
     preds = [str(p) for p in model.predict(cell.eval_texts)]
     tput = measure_throughput(model.predict, cell.eval_texts, cell.settings.throughput_texts)
     return preds, tput

@@ -33,7 +33,9 @@ class BenchSettings:
     ``classifier``: the classifier the loop methods train; ``rounds`` / ``examples_per_label``: optional
     LoopConfig overrides (``max_rounds`` / ``examples_per_label``) for the full loop; ``throughput_texts``:
     how many texts time a classifier's inference; ``llm_spec``: the LLM's spec, recorded in results;
-    ``loop_params``: further LoopConfig fields for both loop methods (e.g. ``{"time_budget_s": 900}``).
+    ``loop_params``: further LoopConfig fields for both loop methods (e.g. ``{"time_budget_s": 900}``);
+    ``encoder``: the sentence encoder of every method that embeds (similarity, the students, the loop's
+    prior), ``None`` for the default all-MiniLM-L6-v2.
     """
 
     k: int = 8
@@ -44,10 +46,26 @@ class BenchSettings:
     throughput_texts: int = 1000
     llm_spec: str = ""
     loop_params: dict[str, Any] = field(default_factory=dict)
+    encoder: str | None = None
 
     def relevant(self, keys: tuple[str, ...]) -> dict[str, Any]:
-        """The settings named in ``keys``, for a method's resume fingerprint."""
-        return {key: getattr(self, key) for key in keys}
+        """The settings named in ``keys``, for a method's resume fingerprint; a chosen ``encoder`` is in
+        every method's (left out at the default, so that cells finished before the setting existed keep
+        their fingerprints).
+
+        >>> BenchSettings().relevant(("k",)), BenchSettings(encoder="e").relevant(("k",))
+        ({'k': 8}, {'k': 8, 'encoder': 'e'})
+        """
+        chosen = {key: getattr(self, key) for key in keys}
+        return chosen | ({"encoder": self.encoder} if self.encoder else {})
+
+    def classifier_params(self, kind: str) -> dict[str, Any]:
+        """Parameters that give classifier ``kind`` the chosen encoder (none for a kind without one)."""
+        from ..classifiers import classifier_class
+
+        if self.encoder and "encoder" in classifier_class(kind)().get_params():
+            return {"encoder": self.encoder}
+        return {}
 
 
 @dataclass
@@ -99,7 +117,7 @@ class Cell:
         if self.encoder_factory is None:
             from ..classifiers.encoder import get_encoder
 
-            return get_encoder()
+            return get_encoder(self.settings.encoder)
         return self.encoder_factory()
 
 

@@ -45,6 +45,13 @@ def _methods(value: str) -> list[str]:
     show_default=True,
     help=f"Classifier the loop methods train: {', '.join(registry.names())}.",
 )
+@click.option(
+    "--encoder",
+    default=None,
+    help="Sentence encoder of every method that embeds texts (similarity, students, the loop's prior): "
+    "a packaged name (all-mpnet-base-v2 needs the [mpnet] extra), a sentence-transformers name or a "
+    "path. Default: all-MiniLM-L6-v2.",
+)
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(1, 100), help="Seeds 0..N-1.")
 @click.option(
     "--methods",
@@ -123,6 +130,7 @@ def bench_cmd(
     data: tuple[str, ...],
     llm_spec: str,
     classifier: str,
+    encoder: str | None,
     seeds: int,
     methods: str,
     llm_sample: int,
@@ -162,6 +170,7 @@ def bench_cmd(
         throughput_texts=throughput_texts,
         llm_spec=llm_spec,
         loop_params=_loop_params(loop_params),
+        encoder=encoder,
     )
     if any("classifier" in m.uses for m in chosen):
         from ..classifiers import classifier_class

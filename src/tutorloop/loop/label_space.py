@@ -117,7 +117,7 @@ def _run_encoder(ctx: Context) -> Callable[[list[str]], Any] | None:
     if ctx.pool is not None:
         from ..classifiers.encoder import get_encoder
 
-        return get_encoder().encode
+        return get_encoder(ctx.config.encoder).encode
     return None
 
 

@@ -118,7 +118,7 @@ def choose_anchors(ctx: Context, pool: PoolState) -> None:
     from ..classifiers.encoder import get_encoder
 
     texts = [f"{n}: {drafted[n]}" if n in drafted else n for n in names]
-    candidate = get_encoder().encode(texts, max_seq_length=256)
+    candidate = get_encoder(ctx.config.encoder).encode(texts, max_seq_length=256)
     rows = np.array([pool.index[e["text"]] for e in val])
     teacher = np.array([names.index(e["label"]) for e in val])
     agree_names = float(np.mean(pool.prior[rows] == teacher))
@@ -150,7 +150,7 @@ def open_pool(ctx: Context) -> PoolState | None:
     try:
         from ..classifiers.encoder import get_encoder
 
-        encoder = get_encoder()
+        encoder = get_encoder(ctx.config.encoder)
     except Exception as exc:  # noqa: BLE001 - the pool setting degrades to validation-only
         ctx.warn(
             f"The unlabelled texts serve only as validation data: the sentence encoder did not load ({exc}). "

@@ -108,6 +108,7 @@ def open_run(
         raise ConfigError(f"config must be a LoopConfig. Got {type(config).__name__} instead.")
     if overrides:
         config = dataclasses.replace(config, **overrides)
+    config = _with_encoder(config, classifier)
     if not resume:  # a bad dev or unlabelled file fails before the folder is touched (a resume re-reads)
         check_user_files(task)
     _check_writable(run_dir, bool(resume))  # before any LLM call: a read-only folder fails at once
@@ -172,6 +173,26 @@ def open_context(setup: RunSetup, llm: LLM, *, progress: bool = True) -> Context
 def has_real_validation(task: Task) -> bool:
     """Whether the run can validate on real texts: the user's unlabelled texts or a dev set."""
     return task.unlabelled is not None or task.dev is not None
+
+
+def _with_encoder(config: LoopConfig, classifier: Any) -> LoopConfig:
+    """``config`` with the run's sentence encoder settled, and loaded once so that a bad name fails before
+    any LLM call. An estimator given with its own ``encoder`` sets the run's (the prior and the student
+    must share one embedding space); a different ``config.encoder`` beside it is an error."""
+    own = None if isinstance(classifier, str) else _params(classifier).get("encoder")
+    if own and config.encoder and own != config.encoder:
+        raise ConfigError(
+            f"The classifier uses encoder {own!r} but the run's encoder setting is {config.encoder!r}. "
+            "The label prior and the student must share one encoder: give one of them, or the same name "
+            "to both."
+        )
+    if own and not config.encoder:
+        config = dataclasses.replace(config, encoder=own)
+    if config.encoder:
+        from ..classifiers.encoder import get_encoder
+
+        get_encoder(config.encoder)
+    return config
 
 
 def _params(estimator: Any) -> dict[str, Any]:
@@ -257,7 +278,7 @@ def _encoder(cfg: LoopConfig, classifier: Any) -> Any:
     try:
         from ..classifiers.encoder import get_encoder
 
-        return get_encoder().encode
+        return get_encoder(cfg.encoder).encode
     except Exception as exc:  # noqa: BLE001 - the MinHash fallback is always there
         if cfg.dedup_method == "embed":
             raise ConfigError(

@@ -33,13 +33,17 @@ SELF_WEIGHTS = (0.0, 0.1, 0.3, 1.0)
 as a teacher label, for tasks where the prior is the better labeller)."""
 
 
-def build_classifier(spec: Any, label_anchors: dict[str, str] | None = None) -> Any:
+def build_classifier(
+    spec: Any, label_anchors: dict[str, str] | None = None, encoder: str | None = None
+) -> Any:
     """A fresh, untrained classifier from a kind name (``"tfidf"``) or an estimator to clone.
-    ``label_anchors`` go to a kind that takes them (the embed head's label prior)."""
+    ``label_anchors`` (the embed head's label prior) and ``encoder`` (the run's sentence encoder) go to a
+    kind that takes them; an estimator keeps its own settings (:func:`~.setup.open_run` checks that its
+    encoder is the run's)."""
     if isinstance(spec, str):
-        if label_anchors and "label_anchors" in classifier_class(spec)().get_params():
-            return make_classifier(spec, label_anchors=label_anchors)
-        return make_classifier(spec)
+        takes = classifier_class(spec)().get_params()
+        given = {"label_anchors": label_anchors, "encoder": encoder}
+        return make_classifier(spec, **{k: v for k, v in given.items() if v and k in takes})
     return clone(spec)
 
 
@@ -85,7 +89,7 @@ def train_and_evaluate(ctx: Context, classifier: Any, round_idx: int) -> tuple[A
     for w_self in candidates:
         if len({e["label"] for e in kept_rows(train, w_self)}) < 2:
             continue
-        model, rows = fit_rows(classifier, run_anchors(ctx), train, w_self)
+        model, rows = fit_rows(classifier, run_anchors(ctx), train, w_self, ctx.config.encoder)
         val_proba = align_proba(model.predict_proba(val_texts), model.classes_, labels)
         analysis = analyse(val_texts, val_labels, val_proba, labels)
         if trusted is not None:
@@ -128,7 +132,8 @@ def refit_with_validation(ctx: Context, classifier: Any, record: RoundRecord) ->
     validation measured before this refit."""
     round_idx = int(record["round"])
     rows = ctx.store.train_set_at(round_idx) + pool_validation(ctx.store)
-    model, _ = fit_rows(classifier, run_anchors(ctx), rows, round_self_weight(ctx.store, round_idx))
+    w_self = round_self_weight(ctx.store, round_idx)
+    model, _ = fit_rows(classifier, run_anchors(ctx), rows, w_self, ctx.config.encoder)
     return model
 
 
@@ -138,12 +143,17 @@ def kept_rows(rows: list[ExampleRow], w_self: float) -> list[ExampleRow]:
 
 
 def fit_rows(
-    spec: Any, anchors: dict[str, str] | None, rows: list[ExampleRow], w_self: float
+    spec: Any,
+    anchors: dict[str, str] | None,
+    rows: list[ExampleRow],
+    w_self: float,
+    encoder: str | None = None,
 ) -> tuple[Any, list[ExampleRow]]:
     """A fresh classifier fitted on ``rows`` as the loop trains: self-labelled examples weigh ``w_self``
-    (left out at 0), every other example 1. Returns the model and the rows it was fitted on."""
+    (left out at 0), every other example 1; ``encoder``: the run's sentence encoder (``None``: the
+    default). Returns the model and the rows it was fitted on."""
     rows = kept_rows(rows, w_self)
-    model = build_classifier(spec, anchors)
+    model = build_classifier(spec, anchors, encoder)
     weights = [w_self if e["origin"] == SELF else 1.0 for e in rows]
     fit_weighted(model, [e["text"] for e in rows], [e["label"] for e in rows], weights)
     return model, rows
