@@ -497,3 +497,47 @@ def test_a_second_bench_on_the_same_out_is_refused_at_once(tmp_path: Path, recor
     run_bench(
         data, methods=["recorder"], seeds=1, out=out, settings=BenchSettings(k=2), progress=False, plot=False
     )
+
+
+def test_a_chosen_encoder_reaches_every_method_that_embeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tutorloop.classifiers import encoder as encoder_module
+
+    enc, asked = BagOfWords(), []
+    monkeypatch.setattr(encoder_module, "get_encoder", lambda name=None: asked.append(name) or enc)
+    data, out = [str(make_set(tmp_path))], tmp_path / "out"
+    settings = BenchSettings(k=2, encoder="my-encoder")
+    res = run_bench(
+        data, methods=["zero-shot-sim"], seeds=1, out=out, settings=settings, progress=False, plot=False
+    )
+    assert not res["failures"] and asked == ["my-encoder"]
+    from tutorloop.bench.datasets import kshot_split, load_dataset
+
+    ds = load_dataset(data[0])
+    cell = Cell(ds, 0, "tutorloop", kshot_split(ds, 2, 0), TaskSpec.default("news"), settings, tmp_path)
+    assert baselines._loop_config(cell).encoder == "my-encoder"
+    assert settings.classifier_params("tfidf") == {}
+    # the encoder is part of the fingerprint of the methods that embed, and only of those
+    with pytest.raises(ConfigError, match="other data or settings"):
+        run_bench(
+            data,
+            methods=["zero-shot-sim"],
+            seeds=1,
+            out=out,
+            settings=BenchSettings(k=2),
+            progress=False,
+            plot=False,
+        )
+    run_bench(
+        data, methods=["few-shot-tfidf"], seeds=1, out=out, settings=settings, progress=False, plot=False
+    )
+    run_bench(
+        data,
+        methods=["few-shot-tfidf"],
+        seeds=1,
+        out=out,
+        settings=BenchSettings(k=2),
+        progress=False,
+        plot=False,
+    )

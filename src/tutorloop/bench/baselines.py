@@ -23,13 +23,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, create_model
 
 from ..classifiers import KINDS
+from ..classifiers.registry import uses_encoder
 from ..errors import ConfigError, LLMOutputError
 from ..llm.base import StructuredJob
 from ..llm.ledger import Ledger
 from .registry import Cell, MethodOutput, register_method
 
 INVALID = "<no valid answer>"
-_LOOP_USES = ("classifier", "rounds", "examples_per_label", "loop_params", "k")
+_LOOP_USES = ("classifier", "rounds", "examples_per_label", "loop_params", "k", "encoder")
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -82,13 +83,17 @@ def _nearest(encoder: Any, texts: list[str], anchors: list[str], labels: list[st
 
 
 # -- zero-shot similarity ----------------------------------------------------------------------------
-@register_method("zero-shot-sim", description="nearest label name in the encoder's embedding space")
+@register_method(
+    "zero-shot-sim", uses=("encoder",), description="nearest label name in the encoder's embedding space"
+)
 def zero_shot_sim(cell: Cell) -> MethodOutput:
     return _similarity(cell, list(cell.dataset.labels), "label names")
 
 
 @register_method(
-    "zero-shot-sim-desc", description="nearest 'name: description' (label descriptions from the tasks file)"
+    "zero-shot-sim-desc",
+    uses=("encoder",),
+    description="nearest 'name: description' (label descriptions from the tasks file)",
 )
 def zero_shot_sim_desc(cell: Cell) -> MethodOutput:
     descs = cell.task.label_descriptions
@@ -249,7 +254,7 @@ for _kind in KINDS:
     register_method(
         f"few-shot-{_kind}",
         needs_fewshot=True,
-        uses=("k",),
+        uses=("k", "encoder") if uses_encoder(_kind) else ("k",),
         description=f"{_kind} classifier on k real labelled examples per class",
     )(_few_shot(_kind))
 

@@ -68,7 +68,7 @@ def tutorloop_pool(cell: Cell) -> MethodOutput:
 
 @register_method(
     "pool-self-training",
-    uses=("classifier",),
+    uses=("classifier", "encoder"),
     description="no LLM: nearest-label-name pseudo-labels on the pool, the 30% highest-margin per label, "
     "the same student",
 )
@@ -89,7 +89,7 @@ def pool_self_training(cell: Cell) -> MethodOutput:
     "pool-random-distill",
     needs_llm=True,
     after=("tutorloop-pool",),
-    uses=("classifier", "k"),
+    uses=("classifier", "k", "encoder"),
     description="the teacher labels a random pool sample with tutorloop-pool's tokens; the same student",
 )
 def pool_random_distill(cell: Cell) -> MethodOutput:

@@ -49,15 +49,13 @@ class BenchSettings:
     encoder: str | None = None
 
     def relevant(self, keys: tuple[str, ...]) -> dict[str, Any]:
-        """The settings named in ``keys``, for a method's resume fingerprint; a chosen ``encoder`` is in
-        every method's (left out at the default, so that cells finished before the setting existed keep
-        their fingerprints).
+        """The settings named in ``keys``, for a method's resume fingerprint. ``encoder`` is left out at the
+        default, so that cells finished before the setting existed keep their fingerprints.
 
-        >>> BenchSettings().relevant(("k",)), BenchSettings(encoder="e").relevant(("k",))
+        >>> BenchSettings().relevant(("k", "encoder")), BenchSettings(encoder="e").relevant(("k", "encoder"))
         ({'k': 8}, {'k': 8, 'encoder': 'e'})
         """
-        chosen = {key: getattr(self, key) for key in keys}
-        return chosen | ({"encoder": self.encoder} if self.encoder else {})
+        return {key: getattr(self, key) for key in keys if key != "encoder" or self.encoder}
 
     def classifier_params(self, kind: str) -> dict[str, Any]:
         """Parameters that give classifier ``kind`` the chosen encoder (none for a kind without one)."""
