@@ -75,7 +75,10 @@ def load_sentence_transformer(name: str | None) -> Any:
     if Path(source).exists():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # its "Loading weights" bar: a \r-line in every log, for < 1 s
     try:
         return SentenceTransformer(source, device="cpu")
     except Exception as exc:
@@ -83,6 +86,9 @@ def load_sentence_transformer(name: str | None) -> Any:
             f"Could not load sentence encoder {name!r} ({type(exc).__name__}: {exc}). Give a local path or a "
             "sentence-transformers model name that is cached or reachable."
         ) from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 class Encoder:
