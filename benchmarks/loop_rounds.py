@@ -34,6 +34,7 @@ def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[
     """One row per recorded round: the loop's validation scores and the refitted model's test scores."""
     saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     kind = saved.get("classifier") or "embed"
+    encoder = saved["config"].get("encoder")  # the run's sentence encoder (None: the default)
     store = Store(run_dir / "store.sqlite")
     task = Task.from_yaml(run_dir / "task.yaml")
     for name, desc in store.get_meta("descriptions", {}).items():
@@ -46,7 +47,8 @@ def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[
         rows = []
         for rnd in store.rounds():
             r = int(rnd["round"])
-            model, train = fit_rows(kind, anchors, store.train_set_at(r), round_self_weight(store, r))
+            w_self = round_self_weight(store, r)
+            model, train = fit_rows(kind, anchors, store.train_set_at(r), w_self, encoder)
             m = evaluate(gold, [str(p) for p in model.predict(texts)], labels)
             rows.append(
                 {
@@ -67,19 +69,26 @@ def round_scores(run_dir: Path, texts: list[str], gold: list[str], labels: list[
         if task.unlabelled is not None:  # what refit_with_validation would have saved
             kept = best_round([_as_round(r) for r in rows], saved["config"].get("min_improvement", 0.001))
             if kept is not None:
-                rows.append(_refit_row(store, kind, kept["round"], rows, texts, gold, labels))
+                rows.append(_refit_row(store, kind, encoder, kept["round"], rows, texts, gold, labels))
         return rows
     finally:
         store.close()
 
 
 def _refit_row(
-    store: Store, kind: str, kept: int, rows: list[dict], texts: list[str], gold: list[str], labels: list[str]
+    store: Store,
+    kind: str,
+    encoder: str | None,
+    kept: int,
+    rows: list[dict],
+    texts: list[str],
+    gold: list[str],
+    labels: list[str],
 ) -> dict:
     """The kept round refit on its training set plus the LLM-labelled validation texts (what the loop
     saves in the pool setting with ``refit_with_validation=True``)."""
     examples = store.train_set_at(kept) + pool_validation(store)
-    model, train = fit_rows(kind, None, examples, round_self_weight(store, kept))
+    model, train = fit_rows(kind, None, examples, round_self_weight(store, kept), encoder)
     m = evaluate(gold, [str(p) for p in model.predict(texts)], labels)
     base = next(r for r in rows if r["round"] == kept)
     return {
@@ -113,8 +122,8 @@ def _as_round(row: dict) -> dict:
     }
 
 
-def zero_shot_similarity(texts: list[str], gold: list[str], labels: list[str]) -> dict:
-    encoder = get_encoder()
+def zero_shot_similarity(texts: list[str], gold: list[str], labels: list[str], name: str | None) -> dict:
+    encoder = get_encoder(name)
     x = np.asarray(encoder.encode(texts), dtype=np.float32)
     a = np.asarray(encoder.encode(labels), dtype=np.float32)
     pred = [labels[i] for i in np.argmax(x @ a.T, axis=1)]
@@ -133,7 +142,8 @@ def main() -> None:
     texts, gold, labels = list(ds.texts), list(ds.gold), list(ds.labels)
     t0 = time.monotonic()
     rows = round_scores(args.run, texts, gold, labels)
-    baseline = zero_shot_similarity(texts, gold, labels)
+    run_encoder = json.loads((args.run / "config.json").read_text())["config"].get("encoder")
+    baseline = zero_shot_similarity(texts, gold, labels, run_encoder)
     ledger_path = args.run / "ledger.jsonl"
     entries = [json.loads(line) for line in ledger_path.read_text().splitlines() if line.strip()]
     paid = [e for e in entries if not e["cached"]]

@@ -27,6 +27,7 @@ Nothing here feeds back into a run; it measures whether each change is worth bui
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ VARIANTS = (
 class Embedded:
     """One benchmark folder's pool and test texts, embedded once, and its gold labels."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, encoder: str | None = None) -> None:
         ds = load_dataset(str(folder))
         assert ds.unlabelled_file is not None, f"{folder} needs unlabelled.jsonl"
         self.labels = list(ds.labels)
@@ -77,7 +78,7 @@ class Embedded:
         self.gold = [str(g) for g in ds.gold]
         self.pool = [t for batch in iter_texts(str(ds.unlabelled_file), "text") for t in batch]
         self.index = {t: i for i, t in enumerate(self.pool)}
-        self.encoder = get_encoder()
+        self.encoder = get_encoder(encoder)
         print(
             f"{folder}: embedding {len(self.pool):,} pool and {len(self.test_texts):,} test texts", flush=True
         )
@@ -217,13 +218,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     t0 = time.monotonic()
-    embedded: dict[str, Embedded] = {}
+    embedded: dict[tuple[str, str | None], Embedded] = {}
     rows: list[dict[str, Any]] = []
     for spec in args.run:
         name, _, folder = spec.partition("=")
-        if name not in embedded:
-            embedded[name] = Embedded(args.benchmarks / name)
-        rows += measure_run(f"{name}:{folder}", Path(folder), embedded[name])
+        saved = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+        key = (name, saved["config"].get("encoder"))  # each run refitted in its own encoder's space
+        if key not in embedded:
+            embedded[key] = Embedded(args.benchmarks / name, key[1])
+        rows += measure_run(f"{name}:{folder}", Path(folder), embedded[key])
     result = {
         "note": "change in test macro-F1 (points) against each round's own student (the loop's weight)",
         "mean_change": summary(rows),

@@ -25,6 +25,7 @@ here feeds back into a run.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ def main() -> None:
         store.close()
     drafted = choice.get("descriptions", {}) if choice.get("use") == "drafted" else {}
     anchor_texts = [f"{lab}: {drafted[lab]}" if lab in drafted else lab for lab in labels]
-    enc = get_encoder()
+    enc = get_encoder(json.loads((args.run / "config.json").read_text())["config"].get("encoder"))
     print(f"embedding {len(pool):,} pool texts and {len(ds.texts):,} test texts ...", flush=True)
     xp = enc.encode(pool, max_seq_length=256)
     xt = enc.encode(list(ds.texts), max_seq_length=256)
