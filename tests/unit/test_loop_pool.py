@@ -508,6 +508,7 @@ def test_the_run_encoder_embeds_the_pool_prior_and_dedup(
     assert asked and set(asked) == {"my-encoder"}  # never the default encoder
     saved = json.loads((out / "config.json").read_text())
     assert saved["config"]["encoder"] == "my-encoder"  # a resume uses it again
+    assert "encoder: my-encoder" in (out / "report.md").read_text()
 
 
 def test_an_estimator_with_its_own_encoder_sets_the_runs(

@@ -169,7 +169,8 @@ def _sections(data: dict[str, Any]) -> list[tuple[str, list[str] | list[list[str
     summary = [
         f"Task: {task.get('task', '?')}",
         f"Classifier: {data['config'].get('classifier', '?')}; "
-        f"LLM: {data['config'].get('llm_spec') or 'as given'}",
+        + (f"encoder: {encoder}; " if (encoder := data["config"].get("config", {}).get("encoder")) else "")
+        + f"LLM: {data['config'].get('llm_spec') or 'as given'}",
         f"Stopped: {data['stopped'] or 'unfinished'}",
     ]
     if best:
