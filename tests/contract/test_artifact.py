@@ -169,6 +169,19 @@ def test_fp32_option(tiny, tmp_path, held_out, require_kind):
     np.testing.assert_allclose(model.predict_proba(texts), clf.predict_proba(texts), atol=2e-3)
 
 
+def test_quantize_auto_follows_the_encoder_and_a_bad_value_fails_before_training(
+    tiny, tmp_path, monkeypatch, require_kind
+):
+    require_kind("embed")
+    with pytest.raises(ConfigError, match="quantize must be True"):
+        make_classifier("embed", quantize="yes").fit(*tiny)
+    clf = make_classifier("embed").fit(*tiny)  # quantize="auto"; the default encoder keeps int8
+    assert load(clf.save(tmp_path / "auto")).manifest["model"]["quantized"] == "int8-dynamic-per-channel"
+    # an encoder measured to lose accuracy in int8 is saved fp32 (the same MiniLM weights stand in here)
+    monkeypatch.setattr(encoder_mod, "int8_by_default", lambda name: False)
+    assert load(clf.save(tmp_path / "fp32")).manifest["model"]["quantized"] is None
+
+
 def _rehash(path, name):
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["files"][name] = sha256_file(path / name)

@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from .base import TextClassifier
-from .encoder import DEFAULT_ENCODER, chars_for, resolve_encoder, save_encoder_model, token_truncation
+from .encoder import (
+    DEFAULT_ENCODER,
+    chars_for,
+    check_quantize,
+    resolve_encoder,
+    save_encoder_model,
+    token_truncation,
+)
 
 
 @contextlib.contextmanager
@@ -59,7 +66,8 @@ class SetFitClassifier(TextClassifier):
         batch_size: pairs per step.
         body_learning_rate: learning rate of the encoder body.
         seed: random seed for pair sampling and training.
-        quantize: save the ONNX encoder int8-quantised; ``False`` keeps fp32.
+        quantize: ``True`` saves the ONNX encoder int8-quantised, ``False`` keeps fp32, ``"auto"`` (default)
+            as :class:`~tutorloop.classifiers.embed.EmbedClassifier` decides it for the encoder.
 
     >>> clf = SetFitClassifier(num_iterations=2).fit(["good film", "great movie", "awful", "bad acting"],
     ...                                              ["pos", "pos", "neg", "neg"])   # doctest: +SKIP
@@ -78,7 +86,7 @@ class SetFitClassifier(TextClassifier):
         batch_size: int = 16,
         body_learning_rate: float = 2e-5,
         seed: int = 42,
-        quantize: bool = True,
+        quantize: bool | str = "auto",
     ) -> None:
         self.encoder = encoder
         self.max_seq_length = max_seq_length
@@ -96,6 +104,7 @@ class SetFitClassifier(TextClassifier):
         """Contrastive fine-tuning has no per-example weights: a text counts if its weight is above zero."""
         import os
 
+        check_quantize(self.quantize)
         if sample_weight is not None:
             keep = [i for i, w in enumerate(sample_weight) if w > 0]
             texts, y = [texts[i] for i in keep], y[keep]
@@ -163,6 +172,10 @@ class SetFitClassifier(TextClassifier):
 
     def _save_model(self, directory: Path) -> dict[str, Any]:
         info = save_encoder_model(
-            self.model_.model_body, directory, self.model_.model_head, quantize=self.quantize
+            self.model_.model_body,
+            directory,
+            self.model_.model_head,
+            quantize=self.quantize,
+            encoder=self.encoder,
         )
         return info | {"encoder": self.encoder or DEFAULT_ENCODER, "fine_tuned": True}
