@@ -1,10 +1,11 @@
 """What int8 quantisation of the exported encoder costs a run's student (offline, no LLM).
 
 Refits a finished run's kept round (round 0's training set and self-label weight, as the loop trained it)
-with the run's own encoder, saves it once with an fp32 ONNX encoder, then re-quantises that encoder in
-several ways (onnxruntime dynamic quantisation) and scores each artifact, as ``tutorloop.load`` serves it,
-on a labelled test folder: macro-F1, agreement with the fp32 artifact's predictions, texts/s and size.
-This is the measurement behind ``quantize="auto"`` (int8 for MiniLM, fp32 for mpnet).
+with the run's own encoder (or ``--encoder NAME``: the same labels in another encoder's space), saves it
+once with an fp32 ONNX encoder, then re-quantises that encoder in several ways (onnxruntime dynamic
+quantisation) and scores each artifact, as ``tutorloop.load`` serves it, on a labelled test folder:
+macro-F1, agreement with the fp32 artifact's predictions, texts/s and size. This is the measurement
+behind ``quantize="auto"`` (int8 for MiniLM, fp32 for mpnet).
 
     python benchmarks/quantize_check.py --run bench-results/pool-mpnet/runs/sst2/seed0/tutorloop-pool \\
         --data ../shared/benchmarks/sst2 --out benchmarks/results/quantize_mpnet_sst2.json
@@ -59,9 +60,12 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
 }
 
 
-def refit_round_zero(run: Path) -> EmbedClassifier:
-    """The run's round-0 student, refitted in memory with the run's encoder and self-label weight."""
-    encoder = json.loads((run / "config.json").read_text(encoding="utf-8"))["config"].get("encoder")
+def refit_round_zero(run: Path, encoder: str | None = None) -> EmbedClassifier:
+    """The run's round-0 student, refitted in memory with its self-label weight and the run's encoder (or
+    ``encoder``: the same labels in another encoder's space)."""
+    encoder = encoder or json.loads((run / "config.json").read_text(encoding="utf-8"))["config"].get(
+        "encoder"
+    )
     store = Store(run / "store.sqlite")
     try:
         w_self = round_self_weight(store, 0)
@@ -89,11 +93,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, type=Path, help="finished tutorloop-pool run folder")
     ap.add_argument("--data", required=True, help="labelled test folder (test.jsonl, labels.json)")
+    ap.add_argument("--encoder", help="refit with this encoder instead of the run's (same training rows)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     ds = load_dataset(args.data)
     texts, gold, labels = list(ds.texts), [str(g) for g in ds.gold], list(ds.labels)
-    clf = refit_round_zero(args.run)
+    clf = refit_round_zero(args.run, args.encoder)
     results: dict[str, Any] = {}
     reference: list[str] | None = None
     with tempfile.TemporaryDirectory() as tmp:
