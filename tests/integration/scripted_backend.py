@@ -4,7 +4,8 @@
 on the subprocess's ``PYTHONPATH`` (with this directory and ``tests/unit``) and ``--llm scripted`` gives a
 :class:`~tutorloop.llm.FakeLLM` that plays the keyword curator of ``test_loop_support``. It sleeps
 ``SCRIPTED_DELAY_S`` seconds (environment variable, default 0) before each reply, so a test can interrupt
-a run mid-phase.
+a run mid-phase, and appends a line to ``SCRIPTED_REPLIES_FILE`` (if set) as each reply is made, so a test
+can wait for a given call instead of guessing from timings.
 """
 
 from __future__ import annotations
@@ -26,9 +27,13 @@ def factory(rest: str, **options: Any) -> FakeLLM:
 
     curator: Curator | None = None
     delay = float(os.environ.get("SCRIPTED_DELAY_S", "0"))
+    replies = os.environ.get("SCRIPTED_REPLIES_FILE")
 
     def respond(req: LLMRequest) -> Any:
         nonlocal curator
+        if replies:
+            with open(replies, "a", encoding="utf-8") as fh:
+                fh.write("reply\n")
         time.sleep(delay)
         props = (req.json_schema or {}).get("properties", {})
         if "enum" in props.get("label", {}):  # the bench's zero-shot LLM: one label per text

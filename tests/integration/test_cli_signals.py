@@ -124,8 +124,12 @@ def test_sigterm_keeps_finished_bench_cells_and_rerun_resumes(tmp_path: Path, en
     args = ["bench", "--data", str(make_set(tmp_path, per_class=10)), "--methods", "zero-shot-llm"]
     args += ["--llm", "scripted", "--seeds", "2", "--k", "2", "--out", str(out), "--no-progress"]
     cells = out / "cells" / "reviews"
-    proc = start(args, {**env, "SCRIPTED_DELAY_S": "0.15"}, tmp_path)
+    replies = tmp_path / "replies.txt"
+    proc = start(args, {**env, "SCRIPTED_DELAY_S": "0.3", "SCRIPTED_REPLIES_FILE": str(replies)}, tmp_path)
     wait_for(proc, lambda: (cells / "seed0" / "zero-shot-llm.json").exists())
+    seed0_calls = len(replies.read_text().splitlines())
+    # signal while seed 1's cell is calling the LLM (not between cells: a loaded machine can stall there)
+    wait_for(proc, lambda: len(replies.read_text().splitlines()) > seed0_calls)
     returncode, err = stop(proc, signal.SIGTERM)
     assert returncode == 143, err
     assert "Interrupted" in err and "same --out" in err and "Traceback" not in err
