@@ -8,6 +8,7 @@ exit code, the message, and that running again finishes the work.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -178,3 +179,21 @@ def test_sighup_stays_ignored_under_nohup() -> None:
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL  # put back
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_an_interrupt_that_native_code_turned_into_another_error_still_stops_the_ctrl_c_way() -> None:
+    """pydantic-core once caught the KeyboardInterrupt a SIGTERM raised in a callback and raised
+    ``SchemaError: Terminated: SIGTERM`` instead: the command printed a traceback and exited 1."""
+    from tutorloop.cli.signals import exit_code, interruptible
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        with interruptible():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1)  # the handler runs at the next bytecode
+            except KeyboardInterrupt as exc:
+                raise ValueError(f"wrapped: {exc}") from None
+    assert exit_code(info.value) == 143 and isinstance(info.value.__cause__, ValueError)
+    with pytest.raises(ValueError, match="no signal"):  # without a signal, an error stays itself
+        with interruptible():
+            raise ValueError("no signal")

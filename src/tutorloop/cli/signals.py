@@ -8,6 +8,11 @@ background jobs with SIGINT ignored, and Python then keeps it ignored, so ``kill
 SIGHUP (the terminal was closed) stops the command the same way, unless it is ignored (``nohup``), when it
 stays ignored. The previous handlers come back when the command ends.
 
+A signal can land while native code runs a Python callback (pydantic-core building a schema, say), which
+may catch the :class:`KeyboardInterrupt` and raise its own error instead (seen: ``SchemaError:
+Terminated: SIGTERM``). So an error that leaves the block after a signal arrived is raised as that
+signal's interrupt, chained to the error, and the command still stops the Ctrl-C way.
+
 >>> import os, signal
 >>> with interruptible():
 ...     try:
@@ -39,25 +44,35 @@ def exit_code(exc: KeyboardInterrupt) -> int:
     return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(signum)
+def _interrupt(signum: int) -> KeyboardInterrupt:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 
 
 @contextmanager
 def interruptible() -> Iterator[None]:
     """Within the block, SIGTERM, SIGINT and (unless ignored) SIGHUP raise :class:`KeyboardInterrupt` in the
-    main thread."""
+    main thread (also when code in between turned it into another error)."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set them
         yield
         return
-    wanted = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: _terminate}
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        raise _interrupt(signum)
+
+    wanted = [signal.SIGINT, signal.SIGTERM]
     hangup = getattr(signal, "SIGHUP", None)  # POSIX only
     if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:  # under nohup it stays ignored
-        wanted[hangup] = _terminate
-    previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+        wanted.append(hangup)
+    previous = {sig: signal.signal(sig, handler) for sig in wanted}
     try:
         yield
+    except Exception as exc:
+        if received:  # the interrupt was caught and re-raised as something else on its way out
+            raise _interrupt(received[-1]) from exc
+        raise
     finally:
-        for sig, handler in previous.items():
+        for sig, before in previous.items():
             # None: a handler not set from Python, which cannot be put back; the default is the nearest
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+            signal.signal(sig, signal.SIG_DFL if before is None else before)
