@@ -508,9 +508,13 @@ def test_a_chosen_encoder_reaches_every_method_that_embeds(
     monkeypatch.setattr(encoder_module, "get_encoder", lambda name=None: asked.append(name) or enc)
     data, out = [str(make_set(tmp_path))], tmp_path / "out"
     settings = BenchSettings(k=2, encoder="my-encoder")
-    res = run_bench(
-        data, methods=["zero-shot-sim"], seeds=1, out=out, settings=settings, progress=False, plot=False
-    )
+
+    def bench(method: str, settings: BenchSettings) -> dict[str, Any]:
+        return run_bench(
+            data, methods=[method], seeds=1, out=out, settings=settings, progress=False, plot=False
+        )
+
+    res = bench("zero-shot-sim", settings)
     assert not res["failures"] and asked == ["my-encoder"]
     from tutorloop.bench.datasets import kshot_split, load_dataset
 
@@ -520,24 +524,6 @@ def test_a_chosen_encoder_reaches_every_method_that_embeds(
     assert settings.classifier_params("tfidf") == {}
     # the encoder is part of the fingerprint of the methods that embed, and only of those
     with pytest.raises(ConfigError, match="other data or settings"):
-        run_bench(
-            data,
-            methods=["zero-shot-sim"],
-            seeds=1,
-            out=out,
-            settings=BenchSettings(k=2),
-            progress=False,
-            plot=False,
-        )
-    run_bench(
-        data, methods=["few-shot-tfidf"], seeds=1, out=out, settings=settings, progress=False, plot=False
-    )
-    run_bench(
-        data,
-        methods=["few-shot-tfidf"],
-        seeds=1,
-        out=out,
-        settings=BenchSettings(k=2),
-        progress=False,
-        plot=False,
-    )
+        bench("zero-shot-sim", BenchSettings(k=2))
+    bench("few-shot-tfidf", settings)
+    bench("few-shot-tfidf", BenchSettings(k=2))  # same cell, not stale: tfidf does not embed
