@@ -276,7 +276,7 @@ def _prune(root: Path) -> None:
 
 def check_quantize(value: Any) -> None:
     """Refuse a ``quantize`` other than ``True``, ``False`` or ``"auto"`` (checked before training)."""
-    if value not in (True, False, "auto") or isinstance(value, int) and not isinstance(value, bool):
+    if not (isinstance(value, bool) or value == "auto"):  # 1 and 0.0 compare equal to True and False
         raise ConfigError(f'quantize must be True (int8), False (fp32) or "auto". Got {value!r} instead.')
 
 
