@@ -59,11 +59,9 @@ class BenchSettings:
 
     def classifier_params(self, kind: str) -> dict[str, Any]:
         """Parameters that give classifier ``kind`` the chosen encoder (none for a kind without one)."""
-        from ..classifiers import classifier_class
+        from ..classifiers import params_taken
 
-        if self.encoder and "encoder" in classifier_class(kind)().get_params():
-            return {"encoder": self.encoder}
-        return {}
+        return params_taken(kind, encoder=self.encoder)
 
 
 @dataclass

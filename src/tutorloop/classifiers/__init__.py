@@ -48,6 +48,16 @@ def classifier_class(kind: str) -> type[TextClassifier]:
     return cls
 
 
+def params_taken(kind: str, **given: Any) -> dict[str, Any]:
+    """Those of ``given`` that are set (not ``None`` or empty) and that classifier ``kind`` takes.
+
+    >>> params_taken("tfidf", C=2.0, encoder="all-mpnet-base-v2", label_anchors=None)
+    {'C': 2.0}
+    """
+    takes = classifier_class(kind)().get_params()
+    return {k: v for k, v in given.items() if v and k in takes}
+
+
 def make_classifier(kind: str, **params: Any) -> TextClassifier:
     """Build an untrained classifier of ``kind`` with keyword ``params``.
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
-from ..classifiers import classifier_class, make_classifier
+from ..classifiers import make_classifier, params_taken
 from ..data.store import ExampleRow, Store
 from ..errors import DataError
 from ..evaluation.analysis import (
@@ -41,9 +41,7 @@ def build_classifier(
     kind that takes them; an estimator keeps its own settings (:func:`~.setup.open_run` checks that its
     encoder is the run's)."""
     if isinstance(spec, str):
-        takes = classifier_class(spec)().get_params()
-        given = {"label_anchors": label_anchors, "encoder": encoder}
-        return make_classifier(spec, **{k: v for k, v in given.items() if v and k in takes})
+        return make_classifier(spec, **params_taken(spec, label_anchors=label_anchors, encoder=encoder))
     return clone(spec)
 
 
