@@ -540,3 +540,24 @@ def test_a_kind_gets_the_runs_encoder() -> None:
     assert build_classifier("embed", None, "all-mpnet-base-v2").encoder == "all-mpnet-base-v2"
     assert build_classifier("embed").encoder is None
     assert "encoder" not in build_classifier("tfidf", None, "all-mpnet-base-v2").get_params()
+
+
+def test_a_run_cannot_be_resumed_in_another_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tutorloop.errors import ConfigError
+    from tutorloop.loop.setup import open_run
+
+    asked: list[str | None] = []
+    monkeypatch.setattr(encoder_module, "get_encoder", lambda name=None: asked.append(name))
+    task = pool_task(tmp_path)
+    open_run(tmp_path / "r", task, config=LoopConfig(encoder="first")).release()
+    with pytest.raises(ConfigError, match="started with encoder 'first'.*Resume it without --encoder"):
+        open_run(tmp_path / "r", resume=True, overrides={"encoder": "second"})
+    assert asked == ["first"]  # refused before the other encoder was loaded
+    again = open_run(tmp_path / "r", resume=True, overrides={"encoder": "sentence-transformers/first"})
+    again.release()
+    assert again.config.encoder == "sentence-transformers/first"
+    # a run started at the default goes on at the default, however it is named
+    open_run(tmp_path / "d", task).release()
+    open_run(tmp_path / "d", resume=True, overrides={"encoder": "all-MiniLM-L6-v2"}).release()
+    with pytest.raises(ConfigError, match="started with encoder 'all-MiniLM-L6-v2'"):
+        open_run(tmp_path / "d", resume=True, overrides={"encoder": "all-mpnet-base-v2"})

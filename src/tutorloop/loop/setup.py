@@ -109,6 +109,12 @@ def open_run(
     if overrides:
         config = dataclasses.replace(config, **overrides)
     config = _with_encoder(config, classifier)
+    if resume and saved is not None:
+        _check_same_encoder(saved["config"].get("encoder"), config.encoder, run_dir)
+    if config.encoder:  # loaded once, so that a bad name fails before any LLM call
+        from ..classifiers.encoder import get_encoder
+
+        get_encoder(config.encoder)
     if not resume:  # a bad dev or unlabelled file fails before the folder is touched (a resume re-reads)
         check_user_files(task)
     _check_writable(run_dir, bool(resume))  # before any LLM call: a read-only folder fails at once
@@ -176,9 +182,9 @@ def has_real_validation(task: Task) -> bool:
 
 
 def _with_encoder(config: LoopConfig, classifier: Any) -> LoopConfig:
-    """``config`` with the run's sentence encoder settled, and loaded once so that a bad name fails before
-    any LLM call. An estimator given with its own ``encoder`` sets the run's (the prior and the student
-    must share one embedding space); a different ``config.encoder`` beside it is an error."""
+    """``config`` with the run's sentence encoder settled. An estimator given with its own ``encoder``
+    sets the run's (the prior and the student must share one embedding space); a different
+    ``config.encoder`` beside it is an error."""
     own = None if isinstance(classifier, str) else _params(classifier).get("encoder")
     if own and config.encoder and own != config.encoder:
         raise ConfigError(
@@ -188,11 +194,24 @@ def _with_encoder(config: LoopConfig, classifier: Any) -> LoopConfig:
         )
     if own and not config.encoder:
         config = dataclasses.replace(config, encoder=own)
-    if config.encoder:
-        from ..classifiers.encoder import get_encoder
-
-        get_encoder(config.encoder)
     return config
+
+
+def _check_same_encoder(saved: str | None, given: str | None, run_dir: Path) -> None:
+    """Refuse to resume a run in another sentence encoder than it started with: the pool texts it chose,
+    its label prior and its students live in the first encoder's space, and mixing two would make the
+    rounds incomparable (and the report name one encoder for work done in two)."""
+    from ..classifiers.encoder import DEFAULT_ENCODER
+
+    def bare(name: str | None) -> str:
+        return (name or DEFAULT_ENCODER).removeprefix("sentence-transformers/")
+
+    if bare(saved) != bare(given):
+        raise ConfigError(
+            f"{run_dir} was started with encoder {bare(saved)!r}; it cannot go on with {bare(given)!r}, as "
+            "its chosen texts, label prior and students are in the first encoder's space. Resume it without "
+            f"--encoder (or with --encoder {bare(saved)}), or start a new run in another --out folder."
+        )
 
 
 def _params(estimator: Any) -> dict[str, Any]:
