@@ -246,6 +246,56 @@ def tfidf_model(tmp_path_factory) -> Path:
     return model_dir
 
 
+def test_a_prediction_past_the_request_timeout_gets_503_and_its_queued_texts_are_dropped(
+    tfidf_model, monkeypatch
+):
+    """The model is held on the first request's call: that request and one queued behind it both get 503
+    with Retry-After once the timeout passes; the queued one's texts never reach the model, and the server
+    answers the next request normally once the model is free."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tutorloop.serve import app as app_module
+
+    real_load, release, seen = app_module.load, threading.Event(), []
+
+    def held_load(path, **kwargs):
+        model = real_load(path, **kwargs)
+        proba = model.predict_proba
+
+        def held(texts):
+            seen.append(list(texts))
+            release.wait(20)
+            return proba(texts)
+
+        model.predict_proba = held
+        return model
+
+    monkeypatch.setattr(app_module, "load", held_load)
+    server, thread, url = _serve(tfidf_model, request_timeout_s=0.5)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(httpx.post, f"{url}/predict", json={"text": "first"}, timeout=20)
+            deadline = time.time() + 10
+            while not seen:
+                assert time.time() < deadline, "the first request never reached the model"
+                time.sleep(0.02)
+            second = pool.submit(httpx.post, f"{url}/predict", json={"text": "second"}, timeout=20)
+            answers = [first.result(), second.result()]
+        assert [r.status_code for r in answers] == [503, 503]
+        assert all(r.json()["error"] == "Timeout" and r.headers["retry-after"] == "1" for r in answers)
+        release.set()
+        again = httpx.post(f"{url}/predict", json={"text": "snow"}, timeout=20)
+        assert again.status_code == 200, again.text
+        assert seen == [["first"], ["snow"]]  # "second" was given up before the model got to it
+        assert httpx.get(f"{url}/info").json()["limits"]["request_timeout_s"] == 0.5
+    finally:
+        release.set()
+        server.should_exit = True
+        thread.join(timeout=10)
+    with pytest.raises(Exception, match="request_timeout_s must be a positive number"):
+        app_module.create_app(tfidf_model, request_timeout_s=0)
+
+
 @pytest.fixture(scope="module")
 def keyed_url(tfidf_model):
     server, thread, url = _serve(tfidf_model, max_body_bytes=50_000, api_key=KEY)

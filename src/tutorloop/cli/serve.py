@@ -47,6 +47,14 @@ from ..errors import ConfigError
     "(httpx: 5 s), or a client reusing a connection as the server closes it gets a connection reset.",
 )
 @click.option(
+    "--request-timeout",
+    "request_timeout",
+    default=None,
+    type=click.FloatRange(0),
+    help="Seconds a /predict request may wait for its answer, queue included, before the server answers "
+    "503 with Retry-After and drops its texts (default 60; 0: no limit).",
+)
+@click.option(
     "--api-key-env",
     metavar="VAR",
     default=None,
@@ -63,6 +71,7 @@ def serve_cmd(
     threads: int | None,
     timeout_keep_alive: int | None,
     limit_concurrency: int | None,
+    request_timeout: float | None,
     api_key_env: str | None,
 ) -> None:
     """Serve MODEL: POST /predict, GET /health, GET /info, docs at /docs.
@@ -86,7 +95,7 @@ def serve_cmd(
     try:
         import uvicorn
 
-        from ..serve.app import TIMEOUT_KEEP_ALIVE_S, create_app
+        from ..serve.app import REQUEST_TIMEOUT_S, TIMEOUT_KEEP_ALIVE_S, create_app
     except ImportError as exc:
         raise ConfigError(
             f'Serving needs FastAPI and uvicorn ({exc}): pip install "tutorloop[serve]"'
@@ -98,6 +107,7 @@ def serve_cmd(
         max_body_bytes=max_body_bytes,
         threads=threads,
         api_key=api_key,
+        request_timeout_s=REQUEST_TIMEOUT_S if request_timeout is None else (request_timeout or None),
     )
     auth = f" (API key from ${api_key_env} required)" if api_key else ""
     click.echo(f"Serving {model_path} on http://{host}:{port}{auth} (docs at /docs)", err=True)

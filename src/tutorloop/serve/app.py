@@ -1,8 +1,9 @@
 """HTTP prediction server for a saved model (FastAPI). Loads an artifact only: there is no route to an LLM.
 
 Endpoints: ``POST /predict`` (``{"text": ...}`` or ``{"texts": [...]}``), ``GET /health``, ``GET /info``,
-and the OpenAPI docs at ``/docs``. Requests over the limits get 413, invalid ones 422, always with a JSON
-``{"error", "detail"}`` body; the server keeps serving.
+and the OpenAPI docs at ``/docs``. Requests over the limits get 413, invalid ones 422, and a prediction
+not answered within ``request_timeout_s`` (queue wait included) 503 with ``Retry-After``, always with a
+JSON ``{"error", "detail"}`` body; the server keeps serving.
 
 With ``api_key`` set, every request except ``GET /health`` (the liveness probe) must carry
 ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``; otherwise 401 ``{"error": "Unauthorized"}`` with a
@@ -15,6 +16,7 @@ With ``api_key`` set, every request except ``GET /health`` (the liveness probe) 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..classifiers.loader import load
-from ..errors import DataError, TutorloopError
+from ..errors import ConfigError, DataError, TutorloopError
 from .batcher import PredictionQueue
 
 
@@ -93,6 +95,13 @@ clients keep theirs (httpx 5 s, aiohttp 15 s, nginx's upstream pools 60 s), so t
 closes an idle connection. uvicorn's default, 5 s, equals httpx's: under load a client reused a connection
 just as the server closed it, the server's kernel reset it with the request unread, and the client saw
 ``ConnectionResetError`` (``benchmarks/serve_load.py``; see docs/reliability.md §7)."""
+
+
+REQUEST_TIMEOUT_S = 60.0
+"""Seconds a ``/predict`` request may wait for its answer, in the queue and in the model, before the server
+gives up on it with 503 (``tutorloop serve --request-timeout``). Without one, a burst bigger than the model
+can keep up with queues every request until its client has long given up, and the server spends its time
+on answers nobody reads; given up, a request's texts are dropped from the queue unscored."""
 
 
 class _Guard:
@@ -168,6 +177,7 @@ def create_app(
     max_body_bytes: int = 4_000_000,
     threads: int | None = None,
     api_key: str | None = None,
+    request_timeout_s: float | None = REQUEST_TIMEOUT_S,
 ) -> FastAPI:
     """Build the FastAPI app serving the model at ``model_path``.
 
@@ -177,7 +187,13 @@ def create_app(
         max_body_bytes: largest request body (larger -> 413).
         threads: onnxruntime threads for embed/setfit models.
         api_key: when set (non-empty), every route but ``GET /health`` needs this key (401 otherwise).
+        request_timeout_s: seconds a prediction may take, queue wait included (503 after; None: no limit).
     """
+    if request_timeout_s is not None and not request_timeout_s > 0:
+        raise ConfigError(
+            f"request_timeout_s must be a positive number of seconds, or None for no limit; got "
+            f"{request_timeout_s!r}."
+        )
     expected = api_key.encode("utf-8") if api_key else None
     model = load(model_path, threads=threads)
     manifest = model.manifest
@@ -233,11 +249,12 @@ def create_app(
                 "max_batch": max_batch,
                 "max_text_chars": max_text_chars,
                 "max_body_bytes": max_body_bytes,
+                "request_timeout_s": request_timeout_s,
             },
             "auth": "api-key" if expected is not None else None,
         }
 
-    @app.post("/predict", response_model=PredictResponse, responses={401: {}, 413: {}, 422: {}})
+    @app.post("/predict", response_model=PredictResponse, responses={401: {}, 413: {}, 422: {}, 503: {}})
     async def predict(req: PredictRequest) -> Any:
         """Classify ``text`` or ``texts``; returns labels and per-label probabilities."""
         texts = [req.text] if req.text is not None else list(req.texts or [])
@@ -254,7 +271,17 @@ def create_app(
                 )
             if not t.strip():
                 return _error(422, "ValidationError", f"Text {i} is empty; send some text to classify.")
-        proba = await queue.predict_proba(texts)
+        try:
+            proba = await asyncio.wait_for(queue.predict_proba(texts), request_timeout_s)
+        except TimeoutError:  # given up: the queue drops the texts if the model has not started on them
+            busy = _error(
+                503,
+                "Timeout",
+                f"No answer within {request_timeout_s:g} s: the server is busy. Try again later, or send "
+                "fewer texts at once.",
+            )
+            busy.headers["Retry-After"] = str(max(1, round(request_timeout_s or 1)))
+            return busy
         preds = [
             Prediction(
                 label=labels[int(p.argmax())],
