@@ -527,3 +527,50 @@ def test_a_chosen_encoder_reaches_every_method_that_embeds(
         bench("zero-shot-sim", BenchSettings(k=2))
     bench("few-shot-tfidf", settings)
     bench("few-shot-tfidf", BenchSettings(k=2))  # same cell, not stale: tfidf does not embed
+
+
+def test_random_distillation_spends_the_loops_tokens_and_shows_progress_in_a_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pool-random-distill labels random pool texts until tutorloop-pool's tokens are spent, trains the
+    student on them, and (writing to a log, as under nohup) prints a progress line as it goes."""
+    from test_loop_support import fake_llm
+
+    from tutorloop.bench.datasets import kshot_split, load_dataset
+    from tutorloop.bench.pool_methods import pool_random_distill
+
+    labels, words = ["positive", "negative"], {"positive": "wonderful", "negative": "awful"}
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    (folder / "labels.json").write_text(json.dumps(labels))
+    rows = [{"text": f"a {words[lab]} film {i}", "label": lab} for i in range(20) for lab in labels]
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pool = [f"{words[labels[i % 2]]} scene number {i}" for i in range(400)]
+    (folder / "unlabelled.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in pool))
+    ds = load_dataset(str(folder))
+    llm, _ = fake_llm(labels)
+    cell = Cell(
+        ds,
+        0,
+        "pool-random-distill",
+        kshot_split(ds, 2, 0),
+        TaskSpec.default("reviews"),
+        BenchSettings(k=2, classifier="tfidf"),
+        tmp_path,
+        done={"tutorloop-pool": {"status": "ok", "llm_tokens": 2500}},
+        llm_factory=lambda: llm,
+        encoder_factory=BagOfWords,
+        progress=True,
+    )
+    out = pool_random_distill(cell)
+    per_call = out.llm_tokens / out.llm_calls
+    assert 2500 <= out.llm_tokens < 2500 + 2 * per_call  # stops once the loop's tokens are spent
+    assert out.extra["n_train"] < len(pool)
+    right = [
+        p == ("positive" if "wonderful" in t else "negative")
+        for p, t in zip(out.predictions, cell.eval_texts, strict=True)
+    ]
+    assert all(right)  # the student learnt the teacher's (keyword) labels
+    err = capsys.readouterr().err
+    assert "Teacher labelling random pool texts (k tokens): 0/3 ..." in err
+    assert "Teacher labelling random pool texts (k tokens): 3/3 done" in err

@@ -95,6 +95,7 @@ def pool_self_training(cell: Cell) -> MethodOutput:
 def pool_random_distill(cell: Cell) -> MethodOutput:
     from ..llm.ledger import Ledger
     from ..loop.config import LoopConfig
+    from ..loop.context import UI
     from ..loop.llm_tasks import LABEL
     from .baselines import _loop_task
 
@@ -120,30 +121,39 @@ def pool_random_distill(cell: Cell) -> MethodOutput:
     got_texts: list[str] = []
     got_labels: list[str] = []
     window_size = max(1, llm.max_concurrency) * batch * (8 if k else 1)
-    pos = 0
-    while pos < len(order) and ledger.summary()["work_tokens"] < budget:
-        window = order[pos : pos + window_size]
-        pos += window_size
-        if sims is not None:  # random texts, batched by nearest label as the loop batches them
-            window = sorted(window, key=lambda i: int(prior[i]))
-        chunk = [window[j : j + batch] for j in range(0, len(window), batch)]
-        if sims is None:
-            jobs = [LABEL.job(task, [texts[i] for i in b], "label-pool") for b in chunk]
-        else:
-            cands = shortlists(sims, chunk, k)
-            jobs = [
-                LABEL.job(task, [texts[i] for i in b], "label-pool", candidates=[labels[j] for j in c])
-                for b, c in zip(chunk, cands, strict=True)
-            ]
-        step = max(1, llm.max_concurrency)
-        for j in range(0, len(jobs), step):
-            if ledger.summary()["work_tokens"] >= budget:
-                break
-            for b, reply in zip(chunk[j : j + step], llm.structured_many(jobs[j : j + step]), strict=True):
-                if isinstance(reply, Exception):
-                    continue
-                got_texts += [texts[i] for i in b]
-                got_labels += list(reply.labels)
+    total, shown = -(-budget // 1000), 0  # progress in thousands of tokens: the budget is in tokens
+    what = "Teacher labelling random pool texts (k tokens)"
+    with UI(cell.progress).phase(what, total) as advance:
+        pos = 0
+        while pos < len(order) and ledger.summary()["work_tokens"] < budget:
+            window = order[pos : pos + window_size]
+            pos += window_size
+            if sims is not None:  # random texts, batched by nearest label as the loop batches them
+                window = sorted(window, key=lambda i: int(prior[i]))
+            chunk = [window[j : j + batch] for j in range(0, len(window), batch)]
+            if sims is None:
+                jobs = [LABEL.job(task, [texts[i] for i in b], "label-pool") for b in chunk]
+            else:
+                cands = shortlists(sims, chunk, k)
+                jobs = [
+                    LABEL.job(task, [texts[i] for i in b], "label-pool", candidates=[labels[j] for j in c])
+                    for b, c in zip(chunk, cands, strict=True)
+                ]
+            step = max(1, llm.max_concurrency)
+            for j in range(0, len(jobs), step):
+                if ledger.summary()["work_tokens"] >= budget:
+                    break
+                for b, reply in zip(
+                    chunk[j : j + step], llm.structured_many(jobs[j : j + step]), strict=True
+                ):
+                    if isinstance(reply, Exception):
+                        continue
+                    got_texts += [texts[i] for i in b]
+                    got_labels += list(reply.labels)
+                spent = ledger.summary()["work_tokens"]
+                while shown < (total if spent >= budget else min(total, spent // 1000)):
+                    shown += 1
+                    advance()
     if len(set(got_labels)) < 2:
         raise ConfigError(f"The teacher gave fewer than two labels to {len(got_labels)} pool texts.")
     preds, tput = _student(cell, got_texts, got_labels)
