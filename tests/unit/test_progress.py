@@ -20,6 +20,11 @@ def test_a_phase_prints_start_periodic_and_final_lines_when_not_a_terminal(
     assert lines[0] == "Labelling: 0/3 ..."
     assert lines[1].startswith("Labelling: 1/3, ") and lines[2].startswith("Labelling: 2/3, ")
     assert lines[-1].startswith("Labelling: 3/3 done in ") and len(lines) == 4
+    with ui.phase("Tokens", 10) as advance:
+        advance(4)  # several steps at once
+        advance(6)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1].startswith("Tokens: 4/10, ") and lines[-1].startswith("Tokens: 10/10 done in ")
 
 
 def test_a_disabled_ui_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:

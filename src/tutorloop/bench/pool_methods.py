@@ -150,10 +150,10 @@ def pool_random_distill(cell: Cell) -> MethodOutput:
                         continue
                     got_texts += [texts[i] for i in b]
                     got_labels += list(reply.labels)
-                spent = ledger.summary()["work_tokens"]
-                while shown < (total if spent >= budget else min(total, spent // 1000)):
-                    shown += 1
-                    advance()
+                spent = int(ledger.summary()["work_tokens"])
+                now = total if spent >= budget else min(total, spent // 1000)
+                advance(now - shown)
+                shown = now
     if len(set(got_labels)) < 2:
         raise ConfigError(f"The teacher gave fewer than two labels to {len(got_labels)} pool texts.")
     preds, tput = _student(cell, got_texts, got_labels)

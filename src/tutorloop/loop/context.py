@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..data.dedup import Deduper
 from ..data.store import Store
@@ -71,6 +71,12 @@ class Budget:
         return ", ".join(parts) or "unlimited"
 
 
+class Advance(Protocol):
+    """Moves a :meth:`UI.phase` on by ``n`` steps (one when called bare)."""
+
+    def __call__(self, n: int = 1) -> None: ...
+
+
 class UI:
     """rich progress bars for long phases and one-line messages; silent when ``enabled`` is False."""
 
@@ -90,13 +96,13 @@ class UI:
             self._console.print(Text(message, style=style or ""), highlight=False)
 
     @contextmanager
-    def phase(self, description: str, total: int) -> Iterator[Callable[[], None]]:
-        """Progress for ``total`` steps; yields the function that advances it by one.
+    def phase(self, description: str, total: int) -> Iterator[Advance]:
+        """Progress for ``total`` steps; yields the function that advances it (by one, or by ``n``).
 
         On a terminal: a transient rich bar. Otherwise (a log file, CI, a pipe): plain lines, one when the
         phase starts, one every ``PLAIN_EVERY_S`` seconds with the count and rate, one when it ends."""
         if self._console is None or total <= 0:
-            yield lambda: None
+            yield lambda n=1: None
             return
         if not self._console.is_terminal:
             with self._plain_phase(description, total) as advance:
@@ -113,19 +119,19 @@ class UI:
             transient=True,
         ) as progress:
             task_id = progress.add_task(description, total=total)
-            yield lambda: progress.advance(task_id)
+            yield lambda n=1: progress.advance(task_id, n)
 
     PLAIN_EVERY_S = 30.0
 
     @contextmanager
-    def _plain_phase(self, description: str, total: int) -> Iterator[Callable[[], None]]:
+    def _plain_phase(self, description: str, total: int) -> Iterator[Advance]:
         start = last = time.monotonic()
         done = 0
         self.line(f"{description}: 0/{total} ...")
 
-        def advance() -> None:
+        def advance(n: int = 1) -> None:
             nonlocal done, last
-            done += 1
+            done += n
             now = time.monotonic()
             if done < total and now - last >= self.PLAIN_EVERY_S:
                 last = now
