@@ -402,10 +402,19 @@ def test_serve_cli_refuses_an_unset_key_variable_and_warns_off_loopback(tfidf_mo
     from click.testing import CliRunner
 
     from tutorloop.cli.main import cli
-    from tutorloop.serve.app import TIMEOUT_KEEP_ALIVE_S
+    from tutorloop.serve import app as serve_app
+    from tutorloop.serve.app import REQUEST_TIMEOUT_S, TIMEOUT_KEEP_ALIVE_S
 
     started: list[dict] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(kw))
+    made: list[dict] = []
+    real_create_app = serve_app.create_app
+
+    def create_app(model_path, **kw):
+        made.append(kw)
+        return real_create_app(model_path, **kw)
+
+    monkeypatch.setattr(serve_app, "create_app", create_app)
     monkeypatch.delenv("SERVE_KEY", raising=False)
     runner = CliRunner()
     r = runner.invoke(cli, ["serve", str(tfidf_model), "--api-key-env", "SERVE_KEY"])
@@ -414,10 +423,15 @@ def test_serve_cli_refuses_an_unset_key_variable_and_warns_off_loopback(tfidf_mo
     assert r.exit_code == 0 and started[-1]["host"] == "127.0.0.1" and "Warning" not in r.output
     assert started[-1]["timeout_keep_alive"] == TIMEOUT_KEEP_ALIVE_S  # not uvicorn's 5 s
     assert started[-1]["limit_concurrency"] is None
-    options = ["--timeout-keep-alive", "9", "--limit-concurrency", "4"]
+    assert made[-1]["request_timeout_s"] == REQUEST_TIMEOUT_S
+    options = ["--timeout-keep-alive", "9", "--limit-concurrency", "4", "--request-timeout", "2.5"]
     r = runner.invoke(cli, ["serve", str(tfidf_model), *options])
     assert r.exit_code == 0 and started[-1]["timeout_keep_alive"] == 9
-    assert started[-1]["limit_concurrency"] == 4
+    assert started[-1]["limit_concurrency"] == 4 and made[-1]["request_timeout_s"] == 2.5
+    r = runner.invoke(cli, ["serve", str(tfidf_model), "--request-timeout", "0"])  # 0: no limit
+    assert r.exit_code == 0 and made[-1]["request_timeout_s"] is None
+    r = runner.invoke(cli, ["serve", str(tfidf_model), "--request-timeout", "-1"])
+    assert r.exit_code == 2 and "--request-timeout" in r.output
     r = runner.invoke(cli, ["serve", str(tfidf_model), "--host", "0.0.0.0"])
     assert r.exit_code == 0 and started[-1]["host"] == "0.0.0.0"
     assert "Warning: serving on 0.0.0.0" in r.output and "--api-key-env" in r.output
