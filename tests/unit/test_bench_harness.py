@@ -148,6 +148,23 @@ def test_zero_shot_llm_prompt_schema_sample_and_tokens(tmp_path: Path) -> None:
     assert again["cells"][0]["positions"] == cell["positions"]
 
 
+def test_zero_shot_llm_shows_progress_in_a_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Writing to a log (as under nohup), the teacher's classification prints where it stands."""
+    run_bench(
+        [str(make_set(tmp_path))],
+        methods=["zero-shot-llm"],
+        seeds=1,
+        out=tmp_path / "out",
+        settings=BenchSettings(k=2, llm_sample=7),
+        llm=keyword_llm(),
+        progress=True,
+        plot=False,
+    )
+    err = capsys.readouterr().err
+    assert "Teacher classifying test texts: 0/7 ..." in err
+    assert "Teacher classifying test texts: 7/7 done" in err
+
+
 def test_invalid_llm_replies_count_as_wrong(tmp_path: Path) -> None:
     llm = FakeLLM(responder=lambda req: {"label": "weather"})
     res = run_bench(

@@ -161,6 +161,8 @@ def llm_sample_positions(n_eval: int, sample: int, seed: int) -> list[int]:
     description="the LLM labels the texts itself (JSON-schema constrained, temperature 0)",
 )
 def zero_shot_llm(cell: Cell) -> MethodOutput:
+    from ..loop.context import UI
+
     llm = cell.llm
     labels = list(cell.dataset.labels)
     schema = label_schema(labels)
@@ -179,7 +181,8 @@ def zero_shot_llm(cell: Cell) -> MethodOutput:
     ledger = Ledger(cost_per_1k=getattr(llm.ledger, "cost_per_1k", (0.0, 0.0)))
     llm = llm.recording_to(ledger)  # the cell's own ledger; the shared LLM object is not changed
     start = time.perf_counter()
-    replies = llm.structured_many(jobs)
+    with UI(cell.progress).phase("Teacher classifying test texts", len(jobs)) as advance:
+        replies = llm.structured_many(jobs, on_done=advance)
     elapsed = max(time.perf_counter() - start, 1e-9)
     preds = [INVALID if isinstance(r, LLMOutputError) else str(r.label) for r in replies]
     tokens, calls, hits = _ledger_usage(ledger)
