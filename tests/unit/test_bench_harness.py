@@ -108,20 +108,27 @@ def test_all_methods_share_one_evaluation_set(tmp_path: Path, recorder: list[Cel
     assert cells[(0, "recorder")]["accuracy"] == pytest.approx(1 / 3)
 
 
+def teacher_bench(
+    root: Path, llm: FakeLLM, sample: int, *, progress: bool = False, tasks: dict[str, TaskSpec] | None = None
+) -> dict[str, Any]:
+    """``zero-shot-llm`` alone, one seed, on a fresh news set under ``root``."""
+    return run_bench(
+        [str(make_set(root))],
+        methods=["zero-shot-llm"],
+        seeds=1,
+        out=root / "out",
+        settings=BenchSettings(k=2, llm_sample=sample),
+        llm=llm,
+        tasks=tasks,
+        progress=progress,
+        plot=False,
+    )
+
+
 def test_zero_shot_llm_prompt_schema_sample_and_tokens(tmp_path: Path) -> None:
     llm = keyword_llm()
     tasks = {"news": TaskSpec("news", "Sort news stories by section.")}
-    res = run_bench(
-        [str(make_set(tmp_path))],
-        methods=["zero-shot-llm"],
-        seeds=1,
-        out=tmp_path / "out",
-        settings=BenchSettings(k=2, llm_sample=7),
-        llm=llm,
-        tasks=tasks,
-        progress=False,
-        plot=False,
-    )
+    res = teacher_bench(tmp_path, llm, 7, tasks=tasks)
     cell = res["cells"][0]
     assert len(llm.requests) == 7 == cell["llm_calls"] == cell["n_eval"]
     assert cell["llm_tokens"] > 0 and cell["throughput"] > 0
@@ -135,31 +142,13 @@ def test_zero_shot_llm_prompt_schema_sample_and_tokens(tmp_path: Path) -> None:
     assert user.content.startswith("Text: ")
     assert any("sample of 7 of 36" in n for n in cell["notes"])
     # the same seed draws the same sample
-    again = run_bench(
-        [str(make_set(tmp_path / "b"))],
-        methods=["zero-shot-llm"],
-        seeds=1,
-        out=tmp_path / "o2",
-        settings=BenchSettings(k=2, llm_sample=7),
-        llm=keyword_llm(),
-        progress=False,
-        plot=False,
-    )
+    again = teacher_bench(tmp_path / "b", keyword_llm(), 7)
     assert again["cells"][0]["positions"] == cell["positions"]
 
 
 def test_zero_shot_llm_shows_progress_in_a_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Writing to a log (as under nohup), the teacher's classification prints where it stands."""
-    run_bench(
-        [str(make_set(tmp_path))],
-        methods=["zero-shot-llm"],
-        seeds=1,
-        out=tmp_path / "out",
-        settings=BenchSettings(k=2, llm_sample=7),
-        llm=keyword_llm(),
-        progress=True,
-        plot=False,
-    )
+    teacher_bench(tmp_path, keyword_llm(), 7, progress=True)
     err = capsys.readouterr().err
     assert "Teacher classifying test texts: 0/7 ..." in err
     assert "Teacher classifying test texts: 7/7 done" in err
@@ -167,16 +156,7 @@ def test_zero_shot_llm_shows_progress_in_a_log(tmp_path: Path, capsys: pytest.Ca
 
 def test_invalid_llm_replies_count_as_wrong(tmp_path: Path) -> None:
     llm = FakeLLM(responder=lambda req: {"label": "weather"})
-    res = run_bench(
-        [str(make_set(tmp_path))],
-        methods=["zero-shot-llm"],
-        seeds=1,
-        out=tmp_path / "out",
-        settings=BenchSettings(k=2, llm_sample=3),
-        llm=llm,
-        progress=False,
-        plot=False,
-    )
+    res = teacher_bench(tmp_path, llm, 3)
     cell = res["cells"][0]
     assert cell["accuracy"] == 0.0 and cell["extra"]["invalid"] == 3
     assert cell["predictions"] == [-1, -1, -1]
