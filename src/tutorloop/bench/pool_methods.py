@@ -11,14 +11,19 @@ are never read) is the user's own in-domain texts.
 
 from __future__ import annotations
 
+import itertools
 import random
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from .baselines import _LOOP_USES, _loop_config, _run_loop, measure_throughput
 from .registry import Cell, MethodOutput, register_method
+
+if TYPE_CHECKING:
+    from ..llm.base import StructuredJob
 
 SELF_SHARE = 0.3
 
@@ -94,66 +99,34 @@ def pool_self_training(cell: Cell) -> MethodOutput:
 )
 def pool_random_distill(cell: Cell) -> MethodOutput:
     from ..llm.ledger import Ledger
-    from ..loop.config import LoopConfig
     from ..loop.context import UI
-    from ..loop.llm_tasks import LABEL
-    from .baselines import _loop_task
 
     full = cell.done.get("tutorloop-pool") or {}
     budget = int(full.get("llm_tokens") or 0)
     if full.get("status") != "ok" or budget <= 0:
         raise ConfigError("pool-random-distill spends tutorloop-pool's tokens: run tutorloop-pool first.")
     texts = pool_texts(cell)
-    order = list(range(len(texts)))
-    random.Random(f"{cell.seed}:distill").shuffle(order)
-    task = _loop_task(cell)
-    labels = list(cell.dataset.labels)
-    defaults = LoopConfig().resolved(len(labels))  # label as the loop does: batch size and shortlist
-    batch, k = defaults.verify_batch or 1, defaults.label_shortlist or 0
-    sims = None
-    if k:
-        from ..loop.pool_select import shortlists
-
-        sims = cell.encoder.encode(texts) @ cell.encoder.encode(labels).T
-        prior = sims.argmax(axis=1)
+    jobs = _random_label_jobs(cell, texts)
     ledger = Ledger()
     llm = cell.llm.recording_to(ledger)
     got_texts: list[str] = []
     got_labels: list[str] = []
-    window_size = max(1, llm.max_concurrency) * batch * (8 if k else 1)
+    step = max(1, llm.max_concurrency)
     total, shown = -(-budget // 1000), 0  # progress in thousands of tokens: the budget is in tokens
     what = "Teacher labelling random pool texts (k tokens)"
     with UI(cell.progress).phase(what, total) as advance:
-        pos = 0
-        while pos < len(order) and ledger.summary()["work_tokens"] < budget:
-            window = order[pos : pos + window_size]
-            pos += window_size
-            if sims is not None:  # random texts, batched by nearest label as the loop batches them
-                window = sorted(window, key=lambda i: int(prior[i]))
-            chunk = [window[j : j + batch] for j in range(0, len(window), batch)]
-            if sims is None:
-                jobs = [LABEL.job(task, [texts[i] for i in b], "label-pool") for b in chunk]
-            else:
-                cands = shortlists(sims, chunk, k)
-                jobs = [
-                    LABEL.job(task, [texts[i] for i in b], "label-pool", candidates=[labels[j] for j in c])
-                    for b, c in zip(chunk, cands, strict=True)
-                ]
-            step = max(1, llm.max_concurrency)
-            for j in range(0, len(jobs), step):
-                if ledger.summary()["work_tokens"] >= budget:
-                    break
-                for b, reply in zip(
-                    chunk[j : j + step], llm.structured_many(jobs[j : j + step]), strict=True
-                ):
-                    if isinstance(reply, Exception):
-                        continue
-                    got_texts += [texts[i] for i in b]
+        while ledger.summary()["work_tokens"] < budget:
+            group = list(itertools.islice(jobs, step))
+            if not group:
+                break
+            for (batch, _), reply in zip(group, llm.structured_many([job for _, job in group]), strict=True):
+                if not isinstance(reply, Exception):
+                    got_texts += [texts[i] for i in batch]
                     got_labels += list(reply.labels)
-                spent = int(ledger.summary()["work_tokens"])
-                now = total if spent >= budget else min(total, spent // 1000)
-                advance(now - shown)
-                shown = now
+            spent = int(ledger.summary()["work_tokens"])
+            now = total if spent >= budget else min(total, spent // 1000)
+            advance(now - shown)
+            shown = now
     if len(set(got_labels)) < 2:
         raise ConfigError(f"The teacher gave fewer than two labels to {len(got_labels)} pool texts.")
     preds, tput = _student(cell, got_texts, got_labels)
@@ -170,3 +143,35 @@ def pool_random_distill(cell: Cell) -> MethodOutput:
         throughput=tput,
         extra=extra,
     )
+
+
+def _random_label_jobs(cell: Cell, texts: list[str]) -> Iterator[tuple[list[int], StructuredJob]]:
+    """Batches of pool texts in a seeded random order, each with the job that labels it as the loop
+    labels pool texts (its batch size; with many labels, windows of batches grouped by nearest label and
+    each batch's label shortlist). Lazy: the caller stops once its tokens are spent."""
+    from ..loop.config import LoopConfig
+    from ..loop.llm_tasks import LABEL
+    from .baselines import _loop_task
+
+    order = list(range(len(texts)))
+    random.Random(f"{cell.seed}:distill").shuffle(order)
+    task = _loop_task(cell)
+    labels = list(cell.dataset.labels)
+    defaults = LoopConfig().resolved(len(labels))
+    batch, k = defaults.verify_batch or 1, defaults.label_shortlist or 0
+    if not k:
+        for j in range(0, len(order), batch):
+            chosen = order[j : j + batch]
+            yield chosen, LABEL.job(task, [texts[i] for i in chosen], "label-pool")
+        return
+    from ..loop.pool_select import shortlists
+
+    sims = cell.encoder.encode(texts) @ cell.encoder.encode(labels).T
+    prior = sims.argmax(axis=1)
+    window_size = max(1, cell.llm.max_concurrency) * batch * 8
+    for pos in range(0, len(order), window_size):  # random texts, batched by nearest label as the loop does
+        window = sorted(order[pos : pos + window_size], key=lambda i: int(prior[i]))
+        chunk = [window[j : j + batch] for j in range(0, len(window), batch)]
+        for chosen, cands in zip(chunk, shortlists(sims, chunk, k), strict=True):
+            candidates = [labels[c] for c in cands]
+            yield chosen, LABEL.job(task, [texts[i] for i in chosen], "label-pool", candidates=candidates)
