@@ -526,23 +526,19 @@ def test_a_chosen_encoder_reaches_every_method_that_embeds(
     bench("few-shot-tfidf", BenchSettings(k=2))  # same cell, not stale: tfidf does not embed
 
 
-def test_random_distillation_spends_the_loops_tokens_and_shows_progress_in_a_log(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """pool-random-distill labels random pool texts until tutorloop-pool's tokens are spent, trains the
-    student on them, and (writing to a log, as under nohup) prints a progress line as it goes."""
+def distill_cell(root: Path, labels: list[str], pool: list[str], budget: int) -> tuple[Cell, FakeLLM]:
+    """A ``pool-random-distill`` cell on a set whose texts name their label, after a ``tutorloop-pool``
+    that spent ``budget`` tokens; the LLM is the loop tests' curator (right wherever it is offered the
+    text's label)."""
     from test_loop_support import fake_llm
 
     from tutorloop.bench.datasets import kshot_split, load_dataset
-    from tutorloop.bench.pool_methods import pool_random_distill
 
-    labels, words = ["positive", "negative"], {"positive": "wonderful", "negative": "awful"}
-    folder = tmp_path / "reviews"
+    folder = root / "set"
     folder.mkdir()
     (folder / "labels.json").write_text(json.dumps(labels))
-    rows = [{"text": f"a {words[lab]} film {i}", "label": lab} for i in range(20) for lab in labels]
+    rows = [{"text": f"a {lab} film {i}", "label": lab} for i in range(20) for lab in labels]
     (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    pool = [f"{words[labels[i % 2]]} scene number {i}" for i in range(400)]
     (folder / "unlabelled.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in pool))
     ds = load_dataset(str(folder))
     llm, _ = fake_llm(labels)
@@ -551,23 +547,53 @@ def test_random_distillation_spends_the_loops_tokens_and_shows_progress_in_a_log
         0,
         "pool-random-distill",
         kshot_split(ds, 2, 0),
-        TaskSpec.default("reviews"),
+        TaskSpec.default("set"),
         BenchSettings(k=2, classifier="tfidf"),
-        tmp_path,
-        done={"tutorloop-pool": {"status": "ok", "llm_tokens": 2500}},
+        root,
+        done={"tutorloop-pool": {"status": "ok", "llm_tokens": budget}},
         llm_factory=lambda: llm,
         encoder_factory=BagOfWords,
         progress=True,
     )
+    return cell, llm
+
+
+def test_random_distillation_spends_the_loops_tokens_and_shows_progress_in_a_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pool-random-distill labels random pool texts until tutorloop-pool's tokens are spent, trains the
+    student on them, and (writing to a log, as under nohup) prints a progress line as it goes."""
+    from tutorloop.bench.pool_methods import pool_random_distill
+
+    labels = ["wonderful", "awful"]
+    pool = [f"{labels[i % 2]} scene number {i}" for i in range(400)]
+    cell, _ = distill_cell(tmp_path, labels, pool, 2500)
     out = pool_random_distill(cell)
     per_call = out.llm_tokens / out.llm_calls
     assert 2500 <= out.llm_tokens < 2500 + 2 * per_call  # stops once the loop's tokens are spent
     assert out.extra["n_train"] < len(pool)
-    right = [
-        p == ("positive" if "wonderful" in t else "negative")
-        for p, t in zip(out.predictions, cell.eval_texts, strict=True)
-    ]
+    right = [p == t.split()[1] for p, t in zip(out.predictions, cell.eval_texts, strict=True)]
     assert all(right)  # the student learnt the teacher's (keyword) labels
     err = capsys.readouterr().err
     assert "Teacher labelling random pool texts (k tokens): 0/3 ..." in err
     assert "Teacher labelling random pool texts (k tokens): 3/3 done" in err
+
+
+def test_random_distillation_offers_the_teacher_the_loops_label_shortlists(tmp_path: Path) -> None:
+    """With more than 20 labels the teacher chooses among the 8 labels nearest each batch, as in the loop;
+    each text's own label is among them, so the student still learns every label."""
+    from test_loop_support import json_after, user_text
+
+    from tutorloop.bench.pool_methods import pool_random_distill
+
+    labels = [f"{c}zone" for c in "abcdefghijklmnopqrstuvwxy"]  # 25, none inside another
+    pool = [f"{labels[i % 25]} thing {i}" for i in range(600)]
+    cell, llm = distill_cell(tmp_path, labels, pool, 9000)
+    out = pool_random_distill(cell)
+    assert llm.requests
+    for req in llm.requests:
+        offered = req.json_schema["properties"]["labels"]["items"]["enum"]
+        texts = json_after(user_text(req), "strings):")  # the JSON list of the batch's texts
+        assert len(offered) == 8 and all(t.split()[0] in offered for t in texts), (offered, texts)
+    assert out.extra["labels_seen"] == 25
+    assert all(p == t.split()[1] for p, t in zip(out.predictions, cell.eval_texts, strict=True))

@@ -106,12 +106,12 @@ def pool_random_distill(cell: Cell) -> MethodOutput:
     if full.get("status") != "ok" or budget <= 0:
         raise ConfigError("pool-random-distill spends tutorloop-pool's tokens: run tutorloop-pool first.")
     texts = pool_texts(cell)
-    jobs = _random_label_jobs(cell, texts)
     ledger = Ledger()
     llm = cell.llm.recording_to(ledger)
+    step = max(1, llm.max_concurrency)
+    jobs = _random_label_jobs(cell, texts, step)
     got_texts: list[str] = []
     got_labels: list[str] = []
-    step = max(1, llm.max_concurrency)
     total, shown = -(-budget // 1000), 0  # progress in thousands of tokens: the budget is in tokens
     what = "Teacher labelling random pool texts (k tokens)"
     with UI(cell.progress).phase(what, total) as advance:
@@ -145,10 +145,10 @@ def pool_random_distill(cell: Cell) -> MethodOutput:
     )
 
 
-def _random_label_jobs(cell: Cell, texts: list[str]) -> Iterator[tuple[list[int], StructuredJob]]:
+def _random_label_jobs(cell: Cell, texts: list[str], slots: int) -> Iterator[tuple[list[int], StructuredJob]]:
     """Batches of pool texts in a seeded random order, each with the job that labels it as the loop
-    labels pool texts (its batch size; with many labels, windows of batches grouped by nearest label and
-    each batch's label shortlist). Lazy: the caller stops once its tokens are spent."""
+    labels pool texts (its batch size; with many labels, windows of ``slots`` × 8 batches grouped by
+    nearest label, and each batch's label shortlist). Lazy: the caller stops once its tokens are spent."""
     from ..loop.config import LoopConfig
     from ..loop.llm_tasks import LABEL
     from .baselines import _loop_task
@@ -168,7 +168,7 @@ def _random_label_jobs(cell: Cell, texts: list[str]) -> Iterator[tuple[list[int]
 
     sims = cell.encoder.encode(texts) @ cell.encoder.encode(labels).T
     prior = sims.argmax(axis=1)
-    window_size = max(1, cell.llm.max_concurrency) * batch * 8
+    window_size = slots * batch * 8
     for pos in range(0, len(order), window_size):  # random texts, batched by nearest label as the loop does
         window = sorted(order[pos : pos + window_size], key=lambda i: int(prior[i]))
         chunk = [window[j : j + batch] for j in range(0, len(window), batch)]
