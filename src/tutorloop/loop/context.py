@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,15 +128,19 @@ class UI:
     def _plain_phase(self, description: str, total: int) -> Iterator[Advance]:
         start = last = time.monotonic()
         done = 0
+        lock = threading.Lock()  # the loop advances a phase from its LLM worker threads
         self.line(f"{description}: 0/{total} ...")
 
         def advance(n: int = 1) -> None:
             nonlocal done, last
-            done += n
-            now = time.monotonic()
-            if done < total and now - last >= self.PLAIN_EVERY_S:
+            with lock:
+                done += n
+                now = time.monotonic()
+                if done >= total or now - last < self.PLAIN_EVERY_S:
+                    return
                 last = now
-                self.line(f"{description}: {done}/{total}, {_rate(done, now - start)}")
+                count = done
+            self.line(f"{description}: {count}/{total}, {_rate(count, now - start)}")
 
         yield advance
         elapsed = time.monotonic() - start
