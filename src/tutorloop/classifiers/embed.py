@@ -30,6 +30,7 @@ class EmbedClassifier(TextClassifier):
             predicted, even one without training examples. ``C`` is then unused.
         prior_strength: with ``label_anchors``, how strongly the head is held to the anchors (``λ``).
         prior_tau: with ``label_anchors``, the scale of the similarity term.
+        prior_penalise_bias: with ``label_anchors``, hold the per-label bias to 0 with the same ``λ``.
 
     >>> clf = EmbedClassifier().fit(["good film", "great movie", "awful plot", "bad acting"],
     ...                             ["pos", "pos", "neg", "neg"])   # doctest: +SKIP
@@ -50,6 +51,7 @@ class EmbedClassifier(TextClassifier):
         label_anchors: dict[str, str] | None = None,
         prior_strength: float = 0.01,
         prior_tau: float = 10.0,
+        prior_penalise_bias: bool = False,
     ) -> None:
         self.encoder = encoder
         self.max_seq_length = max_seq_length
@@ -59,6 +61,7 @@ class EmbedClassifier(TextClassifier):
         self.label_anchors = label_anchors
         self.prior_strength = prior_strength
         self.prior_tau = prior_tau
+        self.prior_penalise_bias = prior_penalise_bias
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return get_encoder(self.encoder).encode(texts, max_seq_length=self.max_seq_length)
@@ -77,7 +80,9 @@ class EmbedClassifier(TextClassifier):
             counts = np.bincount(y, minlength=len(classes)).astype(np.float64)
             w = w * len(y) / (np.count_nonzero(counts) * counts[y])
         anchors = self._embed([self.label_anchors.get(str(c), str(c)) for c in classes])
-        prior = PriorHead(anchors, tau=self.prior_tau, strength=self.prior_strength)
+        prior = PriorHead(
+            anchors, tau=self.prior_tau, strength=self.prior_strength, penalise_bias=self.prior_penalise_bias
+        )
         self.head_ = prior.fit(x, y, sample_weight=w)
 
     def _classes(self, labels: list[str]) -> list[str]:

@@ -33,15 +33,25 @@ class PriorHead:
         tau: scale of the similarity term (a fixed inverse temperature; cosines differ by ~0.1).
         strength: ``λ``, the L2 penalty on the learned part ``V`` per unit of (weighted, averaged) loss.
             Larger keeps the head closer to plain similarity.
+        penalise_bias: apply the same penalty to the bias ``b``. Unpenalised, ``b`` is free to shift whole
+            labels: a label whose training texts sit far from its anchor gets a large bias, which then moves
+            real texts to it however little data there is.
         max_iter: L-BFGS iterations.
     """
 
     def __init__(
-        self, anchors: np.ndarray, *, tau: float = 10.0, strength: float = 0.01, max_iter: int = 500
+        self,
+        anchors: np.ndarray,
+        *,
+        tau: float = 10.0,
+        strength: float = 0.01,
+        penalise_bias: bool = False,
+        max_iter: int = 500,
     ):
         self.anchors = np.asarray(anchors, dtype=np.float64)
         self.tau = float(tau)
         self.strength = float(strength)
+        self.penalise_bias = bool(penalise_bias)
         self.max_iter = int(max_iter)
 
     def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> PriorHead:
@@ -62,16 +72,18 @@ class PriorHead:
         prior = self.tau * (x @ self.anchors.T)
         w = w / w.sum()
         lam = self.strength
+        lam_b = lam if self.penalise_bias else 0.0
 
         def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
             v = theta[: n_classes * dim].reshape(n_classes, dim)
             b = theta[n_classes * dim :]
             z = prior + x @ v.T + b
             lse = logsumexp(z, axis=1)
-            loss = float(w @ (lse - (z * onehot).sum(axis=1))) + 0.5 * lam * float((v * v).sum())
+            loss = float(w @ (lse - (z * onehot).sum(axis=1)))
+            loss += 0.5 * lam * float((v * v).sum()) + 0.5 * lam_b * float(b @ b)
             g = (np.exp(z - lse[:, None]) - onehot) * w[:, None]
             grad_v = g.T @ x + lam * v
-            return loss, np.concatenate([grad_v.ravel(), g.sum(axis=0)])
+            return loss, np.concatenate([grad_v.ravel(), g.sum(axis=0) + lam_b * b])
 
         theta0 = np.zeros(n_classes * dim + n_classes)
         res = minimize(loss_and_grad, theta0, jac=True, method="L-BFGS-B", options={"maxiter": self.max_iter})
