@@ -30,7 +30,8 @@ class EmbedClassifier(TextClassifier):
             predicted, even one without training examples. ``C`` is then unused.
         prior_strength: with ``label_anchors``, how strongly the head is held to the anchors (``λ``).
         prior_tau: with ``label_anchors``, the scale of the similarity term.
-        prior_penalise_bias: with ``label_anchors``, hold the per-label bias to 0 with the same ``λ``.
+        prior_penalise_bias: with ``label_anchors``, hold the per-label bias to 0 with the same ``λ``
+            (default; ``False`` leaves it free, as before 2026-12-05).
 
     >>> clf = EmbedClassifier().fit(["good film", "great movie", "awful plot", "bad acting"],
     ...                             ["pos", "pos", "neg", "neg"])   # doctest: +SKIP
@@ -51,7 +52,7 @@ class EmbedClassifier(TextClassifier):
         label_anchors: dict[str, str] | None = None,
         prior_strength: float = 0.01,
         prior_tau: float = 10.0,
-        prior_penalise_bias: bool = False,
+        prior_penalise_bias: bool = True,
     ) -> None:
         self.encoder = encoder
         self.max_seq_length = max_seq_length

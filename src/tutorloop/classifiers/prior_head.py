@@ -1,9 +1,11 @@
-"""A linear head with the label prior built in: logits = τ·cos(x, anchor) + V·x + b, with a penalty on V.
+"""A linear head with the label prior built in: logits = τ·cos(x, anchor) + V·x + b, V and b penalised.
 
 Each label has an *anchor*: the normalised embedding of its name (and description). With no training data
 (V = 0, b = 0) the head is plain similarity to the anchors, the zero-shot baseline. Training data moves
-the decision boundaries away from the anchors only as far as it is worth the penalty ``λ·‖V‖²/2``, so a
-few noisy examples cannot pull a label far from its meaning, while plenty of consistent data takes over.
+the decision boundaries away from the anchors only as far as it is worth the penalty
+``λ·(‖V‖² + ‖b‖²)/2``, so a few noisy examples cannot pull a label far from its meaning, while plenty of
+consistent data takes over. The bias is penalised too: left free, it shifts a whole label toward texts
+unlike its training examples (measured: `benchmarks/prior_bias.py`, README).
 A label with no training example at all is still predicted, through its anchor.
 
 The fitted head is an ordinary multinomial logistic regression (``coef_ = τ·A + V``, ``intercept_ = b``),
@@ -33,9 +35,9 @@ class PriorHead:
         tau: scale of the similarity term (a fixed inverse temperature; cosines differ by ~0.1).
         strength: ``λ``, the L2 penalty on the learned part ``V`` per unit of (weighted, averaged) loss.
             Larger keeps the head closer to plain similarity.
-        penalise_bias: apply the same penalty to the bias ``b``. Unpenalised, ``b`` is free to shift whole
-            labels: a label whose training texts sit far from its anchor gets a large bias, which then moves
-            real texts to it however little data there is.
+        penalise_bias: apply the same penalty to the bias ``b`` (default). Unpenalised, ``b`` is free to
+            shift whole labels: a label whose training texts sit far from its anchor gets a large bias, which
+            then moves real texts to it however strong the penalty on ``V``.
         max_iter: L-BFGS iterations.
     """
 
@@ -45,7 +47,7 @@ class PriorHead:
         *,
         tau: float = 10.0,
         strength: float = 0.01,
-        penalise_bias: bool = False,
+        penalise_bias: bool = True,
         max_iter: int = 500,
     ):
         self.anchors = np.asarray(anchors, dtype=np.float64)
