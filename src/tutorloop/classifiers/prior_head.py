@@ -33,8 +33,8 @@ class PriorHead:
     Args:
         anchors: ``(n_classes, dim)`` L2-normalised label embeddings, in class-code order.
         tau: scale of the similarity term (a fixed inverse temperature; cosines differ by ~0.1).
-        strength: ``λ``, the L2 penalty on the learned part ``V`` per unit of (weighted, averaged) loss.
-            Larger keeps the head closer to plain similarity.
+        strength: ``λ``, the L2 penalty on the learned part ``V`` (and ``b``) per unit of (weighted,
+            averaged) loss. Larger keeps the head closer to plain similarity.
         penalise_bias: apply the same penalty to the bias ``b`` (default). Unpenalised, ``b`` is free to
             shift whole labels: a label whose training texts sit far from its anchor gets a large bias, which
             then moves real texts to it however strong the penalty on ``V``.
