@@ -1,4 +1,4 @@
-"""The label-prior head's bias: free (as the loop trains it) or penalised like the rest of the head.
+"""The label-prior head's bias: free (as the loop trained it before 2026-12-05) or penalised like V (since).
 
 Refits a finished zero-shot run's training set (its kept round) with the ``embed`` student both ways, and
 scores each on the data set's full test set and on the run's own (synthetic) validation texts; plain
